@@ -1,0 +1,40 @@
+"""ginlight: deep-learning experiments from gin configuration, run by Lightning.
+
+``import ginlight`` is cheap: the public names below load torch and Lightning on
+first use, so that ``ginlight-train --help`` answers at once. The first use also
+registers the stack's components with gin (:mod:`ginlight.registry`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "System": "ginlight.system",
+    "Experiment": "ginlight.experiment",
+    "RunResult": "ginlight.experiment",
+    "train": "ginlight.experiment",
+    "ConfigError": "ginlight.errors",
+    "RunError": "ginlight.errors",
+    "register_all": "ginlight.registry",
+    "adapters": "ginlight.adapters",
+    "callbacks": "ginlight.callbacks",
+    "data": "ginlight.data",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'ginlight' has no attribute '{name}'")
+    from ginlight.registry import register_all
+
+    register_all()
+    module = importlib.import_module(_PUBLIC[name])
+    value = module if module.__name__ == f"ginlight.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value

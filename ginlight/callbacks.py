@@ -1,0 +1,130 @@
+"""Callbacks that ginlight adds to runs, or that users bind from gin."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import gin
+import torch
+from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+__all__ = ["PredictionWriter", "ConfigInCheckpoint", "StopOnNonFiniteLoss"]
+
+
+@gin.configurable(module="ginlight.callbacks")
+class PredictionWriter(BasePredictionWriter):
+    """Writes predict-stage outputs of a :class:`ginlight.System` into the run directory.
+
+    Each rank writes its share; rank 0 then merges them, one row per sample,
+    ordered by identifier, samples that a distributed sampler repeated dropped.
+
+    Args:
+        output_dir: where to write; defaults to ``<run dir>/predictions``.
+        format: ``"csv"`` for one table ``predictions.csv`` (identifier, prediction),
+            ``"files"`` for one ``<identifier>.pt`` tensor per sample.
+    """
+
+    def __init__(self, output_dir: str | None = None, format: str = "csv"):
+        super().__init__(write_interval="epoch")
+        if format not in ("csv", "files"):
+            raise ValueError(f"PredictionWriter.format must be 'csv' or 'files', got {format!r}.")
+        self.output_dir = output_dir
+        self.format = format
+
+    def _dir(self, trainer: Trainer) -> Path:
+        return Path(self.output_dir or Path(trainer.default_root_dir) / "predictions")
+
+    def write_on_epoch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        predictions: Sequence[Any],
+        batch_indices: Sequence[Any],
+    ) -> None:
+        rows = list(_rows(predictions, batch_indices))
+        directory = self._dir(trainer)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.format == "files":
+            for identifier, pred in rows:
+                torch.save(pred, directory / f"{identifier}.pt")
+            return
+        part = directory / f".predictions-rank{trainer.global_rank}.pt"
+        torch.save(rows, part)
+        trainer.strategy.barrier("ginlight_prediction_writer")
+        if trainer.is_global_zero:
+            merged: dict[Any, Any] = {}
+            for rank in range(trainer.world_size):
+                path = directory / f".predictions-rank{rank}.pt"
+                merged.update(torch.load(path, weights_only=True))
+                path.unlink()
+            with open(directory / "predictions.csv", "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["identifier", "prediction"])
+                for identifier in sorted(merged):
+                    writer.writerow([identifier, _format(merged[identifier])])
+
+
+def _rows(predictions: Sequence[Any], batch_indices: Sequence[Any]):
+    # Lightning nests per dataloader when there are several; flatten to one list.
+    if predictions and isinstance(predictions[0], list):
+        predictions = [p for per_loader in predictions for p in per_loader]
+        batch_indices = [i for per_loader in batch_indices for i in per_loader]
+    for output, indices in zip(predictions, batch_indices):
+        preds = output["pred"] if isinstance(output, dict) else output
+        identifiers = output.get("identifier") if isinstance(output, dict) else None
+        if identifiers is None:
+            identifiers = indices
+        for identifier, pred in zip(_items(identifiers), preds):
+            yield identifier, pred.detach().cpu() if isinstance(pred, torch.Tensor) else pred
+
+
+def _items(identifiers: Any) -> list[Any]:
+    if isinstance(identifiers, torch.Tensor):
+        return identifiers.tolist()
+    return list(identifiers)
+
+
+def _format(pred: Any) -> str:
+    if isinstance(pred, torch.Tensor):
+        return str(pred.item()) if pred.numel() == 1 else " ".join(str(v) for v in pred.flatten().tolist())
+    return str(pred)
+
+
+class ConfigInCheckpoint(Callback):
+    """Stores the operative config and ginlight's version in every checkpoint.
+
+    So a checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
+    """
+
+    def __init__(self, operative_config: str):
+        self.operative_config = operative_config
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
+        from ginlight import __version__
+
+        checkpoint["ginlight"] = {"operative_config": self.operative_config, "version": __version__}
+
+
+@gin.configurable(module="ginlight.callbacks")
+class StopOnNonFiniteLoss(Callback):
+    """Fails the run at the first NaN or infinite training loss, naming the step.
+
+    Checked on the steps Lightning logs (``log_every_n_steps``), where the loss is
+    read anyway, so the check costs no extra device sync.
+    """
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = trainer.callback_metrics.get("train/loss_step")
+        if loss is not None and (trainer.global_step - 1) % trainer.log_every_n_steps == 0:
+            value = float(loss)
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"the training loss is {value} at step {trainer.global_step - 1} "
+                    f"(epoch {trainer.current_epoch}, batch {batch_idx}). Lower the learning rate, check the "
+                    "data for NaNs, or bind `Experiment.stop_on_nonfinite_loss = False` to train on."
+                )

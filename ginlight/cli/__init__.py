@@ -1,0 +1,1 @@
+"""Command-line entry points. Each parses flags and calls the library; nothing more."""

@@ -1,0 +1,83 @@
+"""What every ginlight command shares: gin flags, flag parsing, and error reporting.
+
+This module imports neither torch nor Lightning, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_gin_flags() -> None:
+    """The flags every command that reads gin files takes."""
+    flags.DEFINE_multi_string("gin_file", [], "A .gin file; repeat to compose several, in order.")
+    flags.DEFINE_multi_string("gin_bindings", [], "A binding such as 'Trainer.max_epochs=3'; applied after the files.")
+    flags.DEFINE_multi_string("gin_search_paths", ["."], "Folders where --gin_file and `include` paths resolve.")
+    flags.DEFINE_multi_string("project", [], "A folder or module to import so its @gin.configurable code registers.")
+    flags.DEFINE_boolean("verbose", False, "Show tracebacks with errors.")
+
+
+def run(main: Callable[[Sequence[str]], int], usage: str, optional_value_flags: Sequence[str] = ()) -> None:
+    """Runs ``main`` under absl; a bad flag exits with status 2 and one message.
+
+    ``--help`` prints ``usage`` and the flags of ginlight's modules. Flags in
+    ``optional_value_flags`` may be given without a value (``--list_configurables``),
+    which then means ``*``.
+    """
+
+    def parse(argv: list[str]) -> list[str]:
+        if any(arg in ("-h", "--help", "-?", "--helpshort") for arg in argv[1:]):
+            modules = [m for m in FLAGS.flags_by_module_dict() if m.startswith("ginlight.")]
+            print(usage.strip() + "\n\n" + "\n\n".join(FLAGS.module_help(m) for m in sorted(modules)))
+            sys.exit(0)
+        argv = [f"{arg}=*" if arg in {f"--{name}" for name in optional_value_flags} else arg for arg in argv]
+        try:
+            return FLAGS(argv)
+        except flags.Error as exc:
+            command = os.path.basename(argv[0])
+            print(f"{command}: error: {exc}\nSee `{command} --help` for the flags.", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(main, flags_parser=parse)
+
+
+def quiet_duplicate_logs() -> None:
+    """Lightning and torchmetrics print through their own handlers; absl's root handler
+    would print each of their records a second time."""
+    import logging
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            logger.propagate = False
+
+
+def report(exc: BaseException, command: str, verbose: bool) -> int:
+    """Prints ``exc`` for a user and returns the exit status: 2 for configuration, 1 otherwise."""
+    from ginlight.errors import ConfigError
+
+    if verbose:
+        traceback.print_exception(exc)
+    message = str(exc)
+    if not isinstance(exc, ConfigError) and exc.__cause__ is not None:
+        message += _user_frame(exc.__cause__)
+    hint = "" if verbose else "\n(Run with --verbose for the traceback.)"
+    print(f"{command}: error: {message}{hint}", file=sys.stderr)
+    return 2 if isinstance(exc, ConfigError) else 1
+
+
+def _user_frame(exc: BaseException) -> str:
+    """Where in the user's code the exception was raised: the innermost frame outside libraries."""
+    library = (os.sep + "site-packages" + os.sep, os.sep + "ginlight" + os.sep, "<frozen")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not any(part in f.filename for part in library)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"\n  raised at {frame.filename}:{frame.lineno}, in {frame.name}: {frame.line}"

@@ -1,0 +1,101 @@
+"""``ginlight-train``: run one experiment from gin files.
+
+    ginlight-train --gin_file=configs/gan.gin --gin_bindings='Trainer.max_epochs=3'
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import sys
+from typing import Sequence
+
+from absl import flags
+
+from ginlight.cli import common
+
+common.define_gin_flags()
+flags.DEFINE_string("root_dir", "runs", "Where run directories are created: ROOT/<name>/<timestamp>.")
+flags.DEFINE_string("run_dir", None, "An explicit, new or empty, run directory.")
+flags.DEFINE_string("name", None, "The run's name (default: the first gin file's stem).")
+flags.DEFINE_string("stage", "fit", "fit, validate, test or predict.")
+flags.DEFINE_string("ckpt_path", None, "A checkpoint to start the stage from.")
+flags.DEFINE_boolean("print_config", False, "Print the merged config and exit.")
+flags.DEFINE_string("list_configurables", None,
+                    "List every registered configurable with its parameters and defaults, "
+                    "those matching the optional glob PATTERN only (--list_configurables=*optim*).")
+FLAGS = flags.FLAGS
+COMMAND = "ginlight-train"
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) > 1:
+        print(f"{COMMAND}: error: unexpected arguments {argv[1:]}; flags take the form --name=value.",
+              file=sys.stderr)
+        return 2
+    try:
+        if FLAGS.list_configurables is not None:
+            return _list_configurables(FLAGS.list_configurables)
+        if FLAGS.print_config:
+            return _print_config()
+        from ginlight.experiment import train
+
+        common.quiet_duplicate_logs()
+        result = train(
+            FLAGS.gin_file, FLAGS.gin_bindings,
+            search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
+            stage=FLAGS.stage, ckpt_path=FLAGS.ckpt_path,
+            root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir, name=FLAGS.name, argv=sys.argv,
+        )
+    except Exception as exc:
+        return common.report(exc, COMMAND, FLAGS.verbose)
+    print(f"{COMMAND}: {result.status}; run directory: {result.run_dir}")
+    return 0 if result.status == "completed" else 1
+
+
+def _print_config() -> int:
+    import gin
+
+    from ginlight import config
+    from ginlight.project import import_projects
+
+    import_projects(FLAGS.project)
+    config.parse(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
+    print(gin.config_str())
+    return 0
+
+
+def _list_configurables(pattern: str) -> int:
+    import gin
+
+    from ginlight.project import import_projects
+    from ginlight.registry import register_all
+
+    register_all()
+    import_projects(FLAGS.project)
+    names = sorted(selector for selector, _ in gin.config._REGISTRY.items())
+    matched = [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.lower(), pattern.lower())]
+    for name in matched:
+        print(f"{name}{_signature(gin.config._REGISTRY[name].wrapped)}")
+    if not matched:
+        print(f"no configurable matches '{pattern}'", file=sys.stderr)
+    return 0
+
+
+def _signature(wrapped) -> str:
+    try:
+        target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return "(...)"
+    shown = [str(p) for p in parameters if p.name != "self"]
+    return f"({', '.join(shown)})"
+
+
+def run() -> None:
+    """The console script."""
+    common.run(main, __doc__, optional_value_flags=["list_configurables"])
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,314 @@
+"""Parses gin files and bindings, and turns gin's errors into :class:`ConfigError`.
+
+gin reports many mistakes with the file and line appended to a Python exception
+message, and some (tokenizer errors, a missing macro) with no location at all.
+Everything here funnels those into one shape: what is wrong, where, and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import os
+import re
+import tokenize
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import gin
+
+from ginlight.errors import ConfigError
+from ginlight.project import add_to_path
+
+_LOCATION = re.compile(r'\n\s*In file "(?P<file>[^"]+)", line (?P<line>\d+)\n(?P<source>.*)', re.S)
+# Every file parsed so far, includes too, for locating bindings gin keeps no line for.
+_parsed_files: list[str] = []
+_CALL = re.compile(r"\n\s*In call to configurable '(?P<name>[^']+)'.*", re.S)
+
+
+def parse(
+    gin_files: Sequence[str | os.PathLike] = (),
+    bindings: Sequence[str] = (),
+    search_paths: Sequence[str | os.PathLike] = (),
+) -> None:
+    """Clears gin's state, then parses ``gin_files`` in order and ``bindings`` last.
+
+    ``gin_files`` and ``include`` statements resolve against ``search_paths``
+    (after absolute paths). Raises :class:`ConfigError` for any mistake gin or the
+    check for undefined macros finds.
+    """
+    from ginlight.registry import register_all
+
+    register_all()
+    gin.clear_config()
+    files = [resolve(gin_file, search_paths) for gin_file in gin_files]
+    # `include` resolves against the search paths, then the including files' folders.
+    folders = dict.fromkeys([*map(str, search_paths), *(str(f.parent) for f in files)])
+    gin.config._LOCATION_PREFIXES[:] = list(folders) or [""]
+    _parsed_files.clear()
+    for path in files:
+        for folder in path_directives(path):
+            add_to_path(folder)
+        with translate_errors(path):
+            _parsed_files.extend(_files_of(gin.parse_config_file(str(path))))
+    with translate_errors(None):
+        gin.parse_config(list(bindings))
+    _check_macros()
+
+
+def _files_of(parsed: gin.config.ParsedConfigFileIncludesAndImports) -> list[str]:
+    return [parsed.filename] + [f for included in parsed.includes for f in _files_of(included)]
+
+
+def resolve(gin_file: str | os.PathLike, search_paths: Sequence[str | os.PathLike] = ()) -> Path:
+    """The existing path of ``gin_file``: as given, or under the first search path that has it."""
+    path = Path(gin_file)
+    candidates = [path] if path.is_absolute() else [Path(p) / path for p in search_paths] or [path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(Path(p).resolve()) for p in search_paths) or os.getcwd()
+    raise ConfigError(
+        f"gin file '{gin_file}' not found (searched: {searched}).",
+        hint="Check the path, or add its folder with --gin_search_paths.",
+    )
+
+
+class translate_errors:
+    """Context manager that re-raises gin's exceptions as :class:`ConfigError`.
+
+    Args:
+        source: the gin file being parsed, for errors gin gives no location for.
+    """
+
+    def __init__(self, source: Path | None):
+        self.source = source
+
+    def __enter__(self) -> None:
+        # gin logs every search path it tries; the error says it once.
+        for name in _GIN_LOGGERS:
+            logging.getLogger(name).addFilter(_quiet_gin_search)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        for name in _GIN_LOGGERS:
+            logging.getLogger(name).removeFilter(_quiet_gin_search)
+        if exc is None or isinstance(exc, ConfigError) or not isinstance(exc, Exception):
+            return False
+        raise _to_config_error(exc, self.source) from None
+
+
+_GIN_LOGGERS = ("", "absl")
+
+
+def _quiet_gin_search(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(("Path not found", "system_path_file_exists"))
+
+
+def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
+    text = str(exc)
+    match = _LOCATION.search(text)
+    location, statement = None, None
+    if match:
+        location = f"{match['file']}:{match['line']}"
+        statement = match["source"].strip()
+        text = text[: match.start()]
+    elif isinstance(exc, SyntaxError) and exc.lineno:
+        location = f"{exc.filename or source or '--gin_bindings'}:{exc.lineno}"
+        text = exc.msg
+    elif source is not None:
+        location = str(source)
+        if isinstance(exc, tokenize.TokenError):
+            location += f":{exc.args[1][0] - 1}"
+    else:
+        location = "--gin_bindings"
+    message, hint = _explain(exc, text.strip())
+    if statement:
+        message = f"{message} In: `{statement}`"
+    return ConfigError(message, location=location, hint=hint)
+
+
+def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
+    unknown = re.match(r"No configurable matching '([^']+)'", text)
+    if unknown:
+        name = unknown[1]
+        return f"unknown configurable '{name}'.", _did_you_mean(name, _configurable_names()) or (
+            "Import the module that defines it (an `import` line in the gin file, or --project), "
+            "or see `ginlight-train --list_configurables`."
+        )
+    parameter = re.match(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", text)
+    if parameter:
+        name, param = parameter[1], parameter[2]
+        return f"'{name}' has no parameter '{param}'.", _did_you_mean(param, _parameters(name)) or (
+            f"Its parameters are: {', '.join(_parameters(name)) or 'none'}."
+        )
+    if isinstance(exc, ModuleNotFoundError):
+        return f"cannot import module {text.split('No module named ')[-1]}.", (
+            "Install it, or pass the folder that holds it with --project."
+        )
+    if isinstance(exc, OSError) and "Unable to open file" in text:
+        return text.split(". Searched")[0] + ".", "Check the path, or add its folder with --gin_search_paths."
+    if isinstance(exc, tokenize.TokenError):
+        return f"gin syntax error: {exc.args[0]} (an unclosed bracket or quote?)", "Check brackets and quotes."
+    if isinstance(exc, SyntaxError) or exc.__class__.__name__ == "ParseError":
+        return f"gin syntax error: {text}", "Check the statement's syntax (`configurable.parameter = value`)."
+    return text, None
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    candidates = list(candidates)
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    if not close:
+        short = name.rsplit(".", 1)[-1]
+        close = [c for c in candidates if c.rsplit(".", 1)[-1] in difflib.get_close_matches(
+            short, [c.rsplit(".", 1)[-1] for c in candidates], n=3, cutoff=0.75)][:3]
+    return f"Did you mean {' or '.join(repr(c) for c in close)}?" if close else None
+
+
+def _configurable_names() -> list[str]:
+    return sorted(
+        name
+        for selector, _ in gin.config._REGISTRY.items()
+        for name in {selector, selector.rsplit(".", 1)[-1]}
+    )
+
+
+def _parameters(name: str) -> list[str]:
+    try:
+        wrapped = gin.config._REGISTRY.get_match(name).wrapped
+        target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
+        return [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
+    except (TypeError, ValueError, AttributeError):
+        return []
+
+
+def _check_macros() -> None:
+    """gin only notices an undefined ``%MACRO`` when it is used; catch it now."""
+    defined = {scope for (scope, selector) in gin.config._CONFIG if selector == "gin.macro"}
+    for reference in gin.config.iterate_references(gin.config._CONFIG):
+        if reference.configurable.wrapped is not gin.config.macro:
+            continue
+        name = reference.scoped_selector.rsplit("/", 1)[0]
+        if name not in defined:
+            raise ConfigError(
+                f"macro '%{name}' is used but never defined.",
+                hint=f"Define it (`{name} = ...`) in a gin file or with --gin_bindings='{name}=...'.",
+            )
+
+
+def build_error(exc: Exception) -> ConfigError | None:
+    """A :class:`ConfigError` for an exception raised while gin built a component.
+
+    Returns None when the exception does not come from a gin call (a bug in user
+    code is not a configuration error, and keeps its traceback).
+    """
+    text = str(exc)
+    call = _CALL.search(text)
+    if call is None:
+        return None
+    name = call["name"]
+    cause = text[: call.start()].strip()
+    missing = re.search(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]", cause)
+    if missing:
+        params = [p.strip(" '") for p in missing[2].split(",")]
+        return ConfigError(
+            f"'{missing[1]}' needs a value for {', '.join(params)} and none is bound.",
+            hint="Bind it in a gin file, e.g. " + "; ".join(f"`{missing[1]}.{p} = ...`" for p in params) + ".",
+        )
+    missing_args = re.search(r"missing \d+ required positional arguments?: (.*)", cause.splitlines()[0])
+    if missing_args:
+        params = re.findall(r"'([^']+)'", missing_args[1])
+        return ConfigError(
+            f"'{name}' needs a value for {', '.join(params)} and none is bound.",
+            hint="Bind it in a gin file, e.g. " + "; ".join(f"`{name}.{p} = ...`" for p in params) + ".",
+        )
+    where = _binding_locations(name)
+    return ConfigError(
+        f"building '{name}' failed: {cause.splitlines()[0] if cause else type(exc).__name__}",
+        location=where,
+        hint=f"Check the values bound to '{name}'.",
+    )
+
+
+def _binding_locations(name: str) -> str | None:
+    """Where ``name``'s bindings are, found in the parsed files (gin keeps no lines)."""
+    short = name.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+    pattern = re.compile(rf"^\s*([\w/.]*\b{re.escape(short)})\.\w+\s*=", re.M)
+    for path in _parsed_files:
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        for match in pattern.finditer(text):
+            return f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
+    return None
+
+
+
+#: A comment line in a gin file that puts a folder on ``sys.path`` before parsing,
+#: so an operative config reruns from any directory.
+PATH_DIRECTIVE = "# ginlight-path: "
+_HOME_PACKAGES = ("ginlight", "gin", "torch", "lightning", "torchmetrics", "builtins", "__main__")
+
+
+def path_directives(gin_file: Path) -> list[str]:
+    """The folders a gin file asks to have on ``sys.path`` (see :data:`PATH_DIRECTIVE`)."""
+    return [line[len(PATH_DIRECTIVE):].strip() for line in gin_file.read_text().splitlines()
+            if line.startswith(PATH_DIRECTIVE)]
+
+
+def operative_config(paths: Sequence[str], header: str = "") -> str:
+    """gin's operative config, made runnable on its own.
+
+    gin lists the modules imported by ``import`` lines; this adds the modules of
+    every user configurable that was called (imported through ``--project`` or
+    the working directory), and path directives for the folders they came from.
+    """
+    text = gin.operative_config_str()
+    imported = set(re.findall(r"^import (\S+)", text, re.M))
+    modules = set()
+    for _, selector in gin.config._OPERATIVE_CONFIG:
+        module = getattr(gin.config._REGISTRY[selector].wrapped, "__module__", None) or ""
+        if module.split(".")[0] not in _HOME_PACKAGES and module not in imported:
+            modules.add(module)
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += [PATH_DIRECTIVE + path for path in paths]
+    lines += [f"import {module}" for module in sorted(modules)]
+    return "\n".join(lines + [text]) + "\n"
+
+
+def merged_input(gin_files: Sequence[Path], bindings: Sequence[str]) -> str:
+    """The input as composed: each file's text in order, then the bindings."""
+    parts = [f"# ---- {path} ----\n{Path(path).read_text().rstrip()}\n" for path in gin_files]
+    if bindings:
+        parts.append("# ---- --gin_bindings ----\n" + "\n".join(bindings) + "\n")
+    return "\n".join(parts)
+
+
+def is_bound(selector: str, parameter: str) -> bool:
+    """Whether the config binds ``selector.parameter`` (unscoped)."""
+    try:
+        gin.query_parameter(f"{selector}.{parameter}")
+    except ValueError:
+        return False
+    return True
+
+
+def query(selector: str, parameter: str, default: Any = None) -> Any:
+    """The value bound to ``selector.parameter``, macros resolved; ``default`` when unbound."""
+    if not is_bound(selector, parameter):
+        return default
+    value = gin.query_parameter(f"{selector}.{parameter}")
+    while isinstance(value, gin.config.ConfigurableReference) and value.configurable.wrapped is gin.config.macro:
+        value = gin.query_parameter(f"{value.scoped_selector}.value")
+    return value
+
+
+def call_configurable(selector: str, **defaults):
+    """Calls a registered configurable, passing only the ``defaults`` the user left unbound.
+
+    Arguments passed explicitly would override gin's bindings; this keeps a
+    user's ``ModelCheckpoint.save_last = False`` stronger than ginlight's default.
+    """
+    kwargs = {key: value for key, value in defaults.items() if not is_bound(selector, key)}
+    return gin.get_configurable(selector)(**kwargs)

@@ -1,0 +1,148 @@
+"""Registers the stack's components as gin configurables under their import names.
+
+Components are discovered from the installed packages, not listed by hand, so a
+new optimizer in torch or a new metric in torchmetrics is configurable as soon as
+it is installed. Each object is registered once, under the first public module
+that exports it (``torch.nn.Linear``, not ``torch.nn.modules.linear.Linear``), so
+the short form (``Linear``) works wherever it is unique.
+
+gin's wrappers for external classes and functions are dynamically created objects
+that ``pickle`` cannot find by name. Each wrapper is therefore also published as
+an attribute path of :data:`registered` (``registered.torch.optim.Adam``) and
+renamed to match, so objects that hold a wrapper (a System holding
+``@torch.optim.AdamW``, a transform ``@torch.sigmoid``) pickle for DataLoader
+workers under spawn, ``torch.save`` and DDP.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import types
+import warnings
+from typing import Any, Callable, Iterable
+
+import gin
+
+__all__ = ["registered", "register_all"]
+
+
+class _Namespace(types.SimpleNamespace):
+    """A node of :data:`registered`; one per module path segment."""
+
+
+#: Every wrapper registered here, reachable by its gin name.
+registered = _Namespace()
+_done = False
+
+
+def _publish(wrapper: Any, module: str, name: str) -> None:
+    node = registered
+    for part in module.split("."):
+        child = getattr(node, part, None)
+        if child is None:
+            child = _Namespace()
+            setattr(node, part, child)
+        node = child
+    setattr(node, name, wrapper)
+    wrapper.__module__ = __name__
+    wrapper.__qualname__ = f"registered.{module}.{name}"
+
+
+def _register(obj: Any, module: str, name: str, seen: set[int]) -> None:
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    wrapper = gin.external_configurable(obj, name=name, module=module)
+    _publish(wrapper, module, name)
+
+
+def _public(module: types.ModuleType) -> Iterable[tuple[str, Any]]:
+    names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
+    for name in names:
+        obj = getattr(module, name, None)
+        if obj is not None:
+            yield name, obj
+
+
+def _subclasses_of(base: type) -> Callable[[Any], bool]:
+    return lambda obj: inspect.isclass(obj) and issubclass(obj, base) and obj is not base
+
+
+def _is_function(obj: Any) -> bool:
+    return inspect.isfunction(obj) or inspect.isbuiltin(obj)
+
+
+def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
+    """(module, predicate) pairs, in priority order for names exported twice."""
+    import torch
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.loggers import Logger
+    from torchmetrics import Metric, MetricCollection
+
+    module_class = _subclasses_of(torch.nn.Module)
+    metric = lambda obj: _subclasses_of(Metric)(obj) or obj is MetricCollection  # noqa: E731
+    # Out-of-place tensor operations (torch.sigmoid, torch.argmax), for adapters'
+    # transforms; the rest of torch's namespace would double registration time.
+    tensor_function = lambda obj: (  # noqa: E731
+        _is_function(obj) and hasattr(torch.Tensor, obj.__name__) and not obj.__name__.endswith("_")
+    )
+    return [
+        ("torch.optim", _subclasses_of(torch.optim.Optimizer)),
+        (
+            "torch.optim.lr_scheduler",
+            lambda obj: _subclasses_of(torch.optim.lr_scheduler.LRScheduler)(obj)
+            or obj is torch.optim.lr_scheduler.ReduceLROnPlateau,
+        ),
+        ("torch.nn", module_class),
+        ("torch.nn.functional", _is_function),
+        ("torch.nn.init", _is_function),
+        ("torch.utils.data", lambda obj: inspect.isclass(obj) or inspect.isfunction(obj)),
+        ("torchmetrics", metric),
+        *[
+            (f"torchmetrics.{domain}", metric)
+            for domain in (
+                "classification", "regression", "retrieval", "text", "image", "audio",
+                "detection", "segmentation", "nominal", "clustering", "wrappers",
+                "aggregation", "multimodal", "shape",
+            )
+        ],
+        ("lightning", lambda obj: obj in (_trainer(), _seed_everything())),
+        ("lightning.pytorch.callbacks", _subclasses_of(Callback)),
+        ("lightning.pytorch.loggers", _subclasses_of(Logger)),
+        ("torch", tensor_function),
+    ]
+
+
+def _trainer() -> type:
+    from lightning import Trainer
+
+    return Trainer
+
+
+def _seed_everything() -> Callable:
+    from lightning import seed_everything
+
+    return seed_everything
+
+
+def register_all() -> None:
+    """Registers every discovered component with gin; later calls do nothing."""
+    global _done
+    if _done:
+        return
+    _done = True
+    # ginlight's own configurables register on import.
+    for module_name in ("adapters", "system", "data", "models", "callbacks", "experiment"):
+        importlib.import_module(f"ginlight.{module_name}")
+    seen: set[int] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module_name, wanted in _sources():
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:  # a torchmetrics domain whose extra is absent
+                continue
+            for name, obj in _public(module):
+                if wanted(obj):
+                    _register(obj, module_name, name, seen)

@@ -1,0 +1,190 @@
+"""Run directories: one per run, never reused, holding everything needed to rerun it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+__all__ = ["create_run_dir", "RunRecord", "console_to_file", "write_atomic"]
+
+#: The files every run directory holds.
+CONFIG = "config.gin"
+OPERATIVE_CONFIG = "operative_config.gin"
+RECORD = "run.json"
+LOG = "train.log"
+CHECKPOINTS = "checkpoints"
+
+
+def create_run_dir(root: str | os.PathLike, name: str) -> Path:
+    """Creates ``root/name/<timestamp>[-N]``; concurrent callers get distinct folders.
+
+    ``os.mkdir`` is atomic: of two processes that pick the same timestamp, one
+    succeeds and the other moves on to the next suffix.
+    """
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for attempt in range(10_000):
+        path = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run directory name under {parent} for {stamp}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Writes through a temporary file and a rename, so readers never see half a file."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class RunRecord:
+    """``run.json``: what ran, where, with which versions, and how it ended."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / RECORD
+        self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def start(self, argv: list[str], seed: int) -> None:
+        self.data.update(
+            argv=argv,
+            cwd=os.getcwd(),
+            start_time=_now(),
+            end_time=None,
+            status="running",
+            error=None,
+            seed=seed,
+            hostname=socket.gethostname(),
+            versions=_versions(),
+            git=_git_state(),
+            metrics={},
+            best_checkpoint=None,
+        )
+        self.save()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.save()
+
+    def finish(self, status: str, error: str | None = None, **fields: Any) -> None:
+        self.update(status=status, error=error, end_time=_now(), **fields)
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ("torch", "lightning", "gin-config", "torchmetrics", "ginlight"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _git_state() -> dict[str, Any] | None:
+    """The commit and dirty flag of the working directory's repository, if any."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+class _Tee(io.TextIOBase):
+    """Passes writes to the console and copies finished lines to a file.
+
+    Text after a carriage return replaces the line so far, so a progress bar that
+    redraws itself lands in the file once, as the console finally showed it; bars
+    that tqdm erases again (cursor up) are left out.
+    """
+
+    def __init__(self, console: TextIO, file: TextIO):
+        self.console = console
+        self.file = file
+        self.line = ""
+
+    def write(self, text: str) -> int:
+        self.console.write(text)
+        *done, self.line = (self.line + text).split("\n")
+        for line in done:
+            line = line.rsplit("\r", 1)[-1]
+            if "\x1b[A" not in line:
+                self.file.write(line + "\n")
+        if done:
+            self.file.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+        self.file.flush()
+
+    def isatty(self) -> bool:
+        return self.console.isatty()
+
+    def fileno(self) -> int:
+        return self.console.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.console, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def console_to_file(path: Path) -> Iterator[None]:
+    """Copies what the console shows (prints, logging, warnings) into ``path``.
+
+    ``sys.stdout`` and ``sys.stderr`` are replaced by tees, and logging handlers
+    that captured the original streams (absl's, Lightning's) are pointed at them.
+    """
+    streams = {id(sys.stdout): None, id(sys.stderr): None}
+    with open(path, "a", buffering=1) as file:
+        tees = {id(sys.stdout): _Tee(sys.stdout, file), id(sys.stderr): _Tee(sys.stderr, file)}
+        originals = sys.stdout, sys.stderr
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        handlers = [
+            handler
+            for logger in loggers
+            for handler in getattr(logger, "handlers", ())
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in streams
+        ]
+        for handler in handlers:
+            handler.setStream(tees[id(handler.stream)])
+        sys.stdout, sys.stderr = tees[id(originals[0])], tees[id(originals[1])]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = originals
+            for handler in handlers:
+                handler.setStream(handler.stream.console)
