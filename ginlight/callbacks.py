@@ -69,9 +69,11 @@ class PredictionWriter(BasePredictionWriter):
 
 
 def _rows(predictions: Sequence[Any], batch_indices: Sequence[Any]):
-    # Lightning nests per dataloader when there are several; flatten to one list.
+    # Lightning nests predictions per dataloader when there are several, and batch
+    # indices always; flatten both to one entry per batch.
     if predictions and isinstance(predictions[0], list):
         predictions = [p for per_loader in predictions for p in per_loader]
+    if batch_indices and batch_indices[0] and isinstance(batch_indices[0][0], list):
         batch_indices = [i for per_loader in batch_indices for i in per_loader]
     for output, indices in zip(predictions, batch_indices):
         preds = output["pred"] if isinstance(output, dict) else output
