@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import gin
 import torch
 from lightning import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric, MetricCollection
@@ -166,6 +167,8 @@ class System(LightningModule):
         return self._dataloader("train")
 
     def val_dataloader(self) -> Any:
+        if "val" not in self.dataloaders and self.trainer.state.fn == TrainerFn.FITTING:
+            return []  # Lightning's way to fit without validation
         return self._dataloader("val")
 
     def test_dataloader(self) -> Any:

@@ -1,0 +1,1 @@
+"""Benchmarks of ginlight against raw PyTorch and Lightning (see docs/performance.md)."""

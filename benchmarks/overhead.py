@@ -1,0 +1,412 @@
+"""What ginlight costs: seconds per epoch against a raw PyTorch loop and Lightning, and start-up.
+
+    python -m benchmarks.overhead           # the table in docs/performance.md (a few minutes)
+    python -m benchmarks.overhead --quick   # one short repeat: checks that it runs
+
+Every variant trains the same network on the same data from the same seed for the same
+number of steps, on one thread:
+
+    (a) a raw PyTorch loop;
+    (b) a plain LightningModule logging the loss (step and epoch) and accuracy with
+        ``self.log``, with the Trainer's defaults (progress bar, logger, checkpointing);
+    (c) ``ginlight.train`` with ginlight's shipped defaults: loss and accuracy logged,
+        progress bar, TensorBoard logger, checkpoints;
+    (d) (c) with the progress bar and the logger off;
+    (e) Lightning with ``barebones=True``, the floor of any loop the Trainer runs.
+
+Two workloads: a tiny MLP, whose cost is per-step bookkeeping, and a small CNN whose step
+is compute-bound. Variants run interleaved in one process, in a rotated order per repeat.
+An epoch is timed from the moment its loader starts iterating to the moment the next
+epoch's does, so epoch-end work (metric compute, logging, checkpointing) counts; the first
+epoch of each run is a warm-up. Ratios are to (a) in the same run, which is what survives
+a busy machine.
+
+Start-up: wall time of ``ginlight-train --help``, ``--print_config`` and
+``--list_configurables`` (which must build nothing), and the time from launch to the
+first training step of ``ginlight-train`` against the equivalent plain Lightning script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gin
+import lightning
+import torch
+from lightning import LightningModule, Trainer, seed_everything
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+
+from ginlight.models import MLP, ConvNet
+
+NUM_CLASSES = 10
+LR = 1e-3
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A network, the shape of its inputs, and how many steps make an epoch."""
+
+    build: Callable[[], nn.Module]
+    input_shape: tuple[int, ...]
+    steps: int
+    batch_size: int = 32
+
+
+WORKLOADS = {
+    # Overhead-bound: a step of raw PyTorch takes well under a millisecond.
+    "mlp": Workload(lambda: MLP(64, NUM_CLASSES, hidden=(128,)), (64,), steps=45),
+    # Compute-bound: convolutions over 28x28 images dominate each step.
+    "cnn": Workload(lambda: ConvNet(1, NUM_CLASSES, channels=(32, 64)), (1, 28, 28), steps=12),
+}
+
+# ginlight's side: the same network, loader, optimizer, loss and metric as the other variants.
+GIN_CONFIG = """
+ginlight.Experiment.system = @ginlight.System()
+ginlight.System.model = @benchmarks.overhead.network()
+benchmarks.overhead.network.workload = %WORKLOAD
+ginlight.System.dataloaders = {'train': @benchmarks.overhead.loader()}
+benchmarks.overhead.loader.workload = %WORKLOAD
+ginlight.System.criterion = @torch.nn.CrossEntropyLoss()
+ginlight.System.optimizer = @torch.optim.AdamW
+torch.optim.AdamW.lr = %LR
+ginlight.System.metrics = {'train': @torchmetrics.Accuracy()}
+torchmetrics.Accuracy.task = 'multiclass'
+torchmetrics.Accuracy.num_classes = %NUM_CLASSES
+lightning.Trainer.accelerator = 'cpu'
+lightning.Trainer.max_epochs = %EPOCHS
+"""
+QUIET_BINDINGS = ["lightning.Trainer.enable_progress_bar = False", "lightning.Trainer.logger = False"]
+
+
+class FirstStep(nn.Module):
+    """Wraps a network and writes the wall-clock time of its first training forward to a file."""
+
+    def __init__(self, net: nn.Module, path: str):
+        super().__init__()
+        self.net = net
+        self.path = path
+        self.stamped = False
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not self.stamped and torch.is_grad_enabled():
+            Path(self.path).write_text(repr(time.time()))
+            self.stamped = True
+        return self.net(input)
+
+
+@gin.configurable(module="benchmarks.overhead")
+def network(workload: str = gin.REQUIRED, first_step_file: str | None = None) -> nn.Module:
+    """The workload's network; with ``first_step_file``, it notes being built and its first step."""
+    net = WORKLOADS[workload].build()
+    if first_step_file is None:
+        return net
+    Path(first_step_file + ".built").touch()
+    return FirstStep(net, first_step_file)
+
+
+@functools.cache
+def _dataset(workload: str) -> TensorDataset:
+    spec = WORKLOADS[workload]
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(spec.steps * spec.batch_size, *spec.input_shape, generator=generator)
+    teacher = torch.randn(inputs[0].numel(), NUM_CLASSES, generator=generator)
+    return TensorDataset(inputs, (inputs.flatten(1) @ teacher).argmax(1))  # learnable labels
+
+
+class TimedLoader(DataLoader):
+    """A DataLoader that notes when each epoch starts iterating: one clock for every variant."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.epoch_starts: list[float] = []
+
+    def __iter__(self) -> Any:
+        self.epoch_starts.append(time.perf_counter())
+        return super().__iter__()
+
+
+_loaders: list[TimedLoader] = []  # every loader built, so a run's timings can be read after it
+
+
+@gin.configurable(module="benchmarks.overhead")
+def loader(workload: str = gin.REQUIRED) -> TimedLoader:
+    """The workload's shuffled training loader."""
+    spec = WORKLOADS[workload]
+    _loaders.append(TimedLoader(_dataset(workload), batch_size=spec.batch_size, shuffle=True))
+    return _loaders[-1]
+
+
+class _Classifier(LightningModule):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.criterion = nn.CrossEntropyLoss()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.net.parameters(), lr=LR)
+
+
+class LoggingModule(_Classifier):
+    """What a Lightning user writes: the loss on step and epoch, accuracy per epoch, via self.log."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__(net)
+        self.accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        input, target = batch
+        logits = self.net(input)
+        loss = self.criterion(logits, target)
+        self.accuracy.update(logits, target)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/accuracy", self.accuracy, on_step=False, on_epoch=True)
+        return loss
+
+
+class BareModule(_Classifier):
+    """The loss and nothing else, for ``Trainer(barebones=True)``."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        input, target = batch
+        return self.criterion(self.net(input), target)
+
+
+# -- the variants: each trains `epochs` epochs and returns its loader's epoch start times ----
+
+
+def run_raw(workload: str, epochs: int, root: Path) -> list[float]:
+    torch.manual_seed(0)
+    net = network(workload)
+    data = loader(workload)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=LR)
+    criterion = nn.CrossEntropyLoss()
+    net.train()
+    for _ in range(epochs):
+        for input, target in data:
+            optimizer.zero_grad()
+            criterion(net(input), target).backward()
+            optimizer.step()
+    return data.epoch_starts
+
+
+def run_lightning(workload: str, epochs: int, root: Path) -> list[float]:
+    seed_everything(0, verbose=False)
+    trainer = Trainer(max_epochs=epochs, accelerator="cpu", default_root_dir=str(root))
+    trainer.fit(LoggingModule(network(workload)), loader(workload))
+    return _loaders[-1].epoch_starts
+
+
+def run_barebones(workload: str, epochs: int, root: Path) -> list[float]:
+    seed_everything(0, verbose=False)
+    trainer = Trainer(max_epochs=epochs, accelerator="cpu", barebones=True, default_root_dir=str(root))
+    trainer.fit(BareModule(network(workload)), loader(workload))
+    return _loaders[-1].epoch_starts
+
+
+def _run_ginlight(workload: str, epochs: int, root: Path, bindings: list[str]) -> list[float]:
+    import ginlight
+
+    ginlight.train([_gin_file(root)], [*_macros(workload, epochs), *bindings], root_dir=root, name=workload,
+                   argv=["benchmarks/overhead.py"])
+    return _loaders[-1].epoch_starts
+
+
+def run_ginlight(workload: str, epochs: int, root: Path) -> list[float]:
+    return _run_ginlight(workload, epochs, root, [])
+
+
+def run_ginlight_quiet(workload: str, epochs: int, root: Path) -> list[float]:
+    return _run_ginlight(workload, epochs, root, QUIET_BINDINGS)
+
+
+def _gin_file(folder: Path) -> Path:
+    path = folder / "overhead.gin"
+    if not path.exists():
+        path.write_text(GIN_CONFIG)
+    return path
+
+
+def _macros(workload: str, epochs: int) -> list[str]:
+    return [f"WORKLOAD = '{workload}'", f"EPOCHS = {epochs}", f"LR = {LR}", f"NUM_CLASSES = {NUM_CLASSES}"]
+
+
+VARIANTS: dict[str, tuple[str, Callable[[str, int, Path], list[float]]]] = {
+    "a": ("raw PyTorch loop", run_raw),
+    "b": ("Lightning, self.log, defaults", run_lightning),
+    "c": ("ginlight, shipped defaults", run_ginlight),
+    "d": ("ginlight, no progress bar/logger", run_ginlight_quiet),
+    "e": ("Lightning barebones=True", run_barebones),
+}
+
+
+@contextlib.contextmanager
+def _isolated_run():
+    """Silences a run's console output and restores the global state Lightning changes."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), \
+            contextlib.redirect_stderr(devnull), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+            torch.set_num_threads(1)
+
+
+def epoch_times(repeats: int, measured_epochs: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
+    """Seconds of each measured epoch, per workload and variant."""
+    times: dict[str, dict[str, list[float]]] = {w: {v: [] for v in VARIANTS} for w in WORKLOADS}
+    order = list(VARIANTS)
+    for workload in WORKLOADS:
+        for repeat in range(repeats):
+            rotated = order[repeat % len(order):] + order[: repeat % len(order)]
+            for variant in rotated:
+                root = workdir / f"{workload}-{variant}-{repeat}"
+                root.mkdir()
+                with _isolated_run():
+                    # warm-up epoch, measured epochs, and one more whose start ends the last measured one
+                    starts = VARIANTS[variant][1](workload, measured_epochs + 2, root)
+                assert len(starts) == measured_epochs + 2, f"({variant}) iterated its loader {len(starts)} times"
+                times[workload][variant] += [b - a for a, b in zip(starts[1:], starts[2:])]
+    return times
+
+
+# -- start-up ---------------------------------------------------------------------------
+
+
+def _train_command(*flags: str) -> list[str]:
+    return [sys.executable, "-m", "ginlight.cli.train", *flags]
+
+
+def _wall(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _to_first_step(command: list[str], stamp: Path, cwd: Path) -> float:
+    launched = time.time()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return float(stamp.read_text()) - launched
+
+
+def startup_times(repeats: int, workdir: Path) -> dict[str, Any]:
+    """Wall times of the commands, whether the config-only ones built anything, time to first step."""
+    gin_file = _gin_file(workdir)
+    config_flags = [f"--gin_file={gin_file}", f"--project={BENCHMARKS_DIR}",
+                    *(f"--gin_bindings={b}" for b in _macros("mlp", 1))]
+    runs = workdir / "startup-runs"
+    stamp = workdir / "first-step"
+    built = Path(f"{stamp}.built")
+    stamp_binding = f"--gin_bindings=benchmarks.overhead.network.first_step_file = '{stamp}'"
+    results: dict[str, Any] = {"--help": [], "--print_config": [], "--list_configurables": []}
+    config_only = {"--print_config": ["--print_config"], "--list_configurables": ["--list_configurables"]}
+    for _ in range(repeats):
+        results["--help"].append(_wall(_train_command("--help"), workdir))
+        for name, flags in config_only.items():
+            results[name].append(_wall(_train_command(*config_flags, stamp_binding, f"--root_dir={runs}", *flags),
+                                       workdir))
+    results["built nothing"] = not built.exists() and not runs.exists()
+
+    first_step = {
+        "plain Lightning script": [sys.executable, str(Path(__file__).resolve()), "--lightning_script",
+                                   str(stamp), str(workdir / "lightning-runs")],
+        "ginlight-train": _train_command(*config_flags, stamp_binding, f"--root_dir={runs}"),
+    }
+    results["first step"] = {name: [] for name in first_step}
+    for repeat in range(repeats):
+        for name in sorted(first_step, reverse=bool(repeat % 2)):
+            results["first step"][name].append(_to_first_step(first_step[name], stamp, workdir))
+    return results
+
+
+def lightning_script(first_step_file: str, root: str) -> None:
+    """The plain Lightning equivalent of ``ginlight-train`` on the benchmark's config, for one epoch."""
+    seed_everything(0)
+    trainer = Trainer(max_epochs=1, accelerator="cpu", default_root_dir=root)
+    trainer.fit(LoggingModule(network("mlp", first_step_file)), loader("mlp"))
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def report(times: dict[str, dict[str, list[float]]], startup: dict[str, Any], repeats: int) -> str:
+    lines = [
+        f"ginlight overhead: torch {torch.__version__}, lightning {lightning.__version__}, "
+        f"python {platform.python_version()}, {torch.get_num_threads()} thread, {repeats} repeats; "
+        f"load average {os.getloadavg()[0]:.2f}",
+        "",
+        f"| model | variant | median s/epoch | x (a) raw | x (e) barebones | epochs timed |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    medians = {w: {v: statistics.median(t) for v, t in per.items()} for w, per in times.items()}
+    for workload, per in medians.items():
+        for variant, median in per.items():
+            lines.append(f"| {workload} | ({variant}) {VARIANTS[variant][0]} | {median:.4f} | "
+                         f"{median / per['a']:.2f} | {median / per['e']:.2f} | {len(times[workload][variant])} |")
+    mlp, cnn = medians["mlp"], medians["cnn"]
+    lines += ["", "targets:"]
+    checks = [
+        ("mlp (c) <= 2.5x (a)", mlp["c"] / mlp["a"], 2.5),
+        ("mlp (c) <= 1.3x (e)", mlp["c"] / mlp["e"], 1.3),
+        ("mlp (c) <= 0.75x (b)", mlp["c"] / mlp["b"], 0.75),
+        ("cnn (c) <= 1.05x (a)", cnn["c"] / cnn["a"], 1.05),
+        ("cnn (c) <= 1.00x (b)", cnn["c"] / cnn["b"], 1.0),
+    ]
+    first = {name: statistics.median(t) for name, t in startup["first step"].items()}
+    first_ratio = first["ginlight-train"] / first["plain Lightning script"]
+    checks += [
+        ("ginlight-train --help < 1 s", statistics.median(startup["--help"]), 1.0),
+        ("launch to first step <= 1.2x plain Lightning", first_ratio, 1.2),
+    ]
+    lines += [f"  {name}: {value:.2f} {'ok' if value <= limit else 'MISSED'}" for name, value, limit in checks]
+    lines += ["", "| start-up (median wall time) | seconds |", "| --- | ---: |"]
+    lines += [f"| `ginlight-train {flag}` | {statistics.median(startup[flag]):.2f} |"
+              for flag in ("--help", "--print_config", "--list_configurables")]
+    lines += [f"| launch to first training step: {name} | {seconds:.2f} |" for name, seconds in first.items()]
+    lines += [f"| ratio ginlight-train / plain Lightning | {first_ratio:.2f} |", "",
+              f"--print_config and --list_configurables built nothing: {'yes' if startup['built nothing'] else 'NO'}"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat of one measured epoch: checks that it runs")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each variant (default 5)")
+    parser.add_argument("--epochs", type=int, default=4, help="measured epochs per run (default 4)")
+    parser.add_argument("--lightning_script", nargs=2, metavar=("FIRST_STEP_FILE", "ROOT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.lightning_script:
+        lightning_script(*args.lightning_script)
+        return
+    repeats, epochs = (1, 1) if args.quick else (args.repeats, args.epochs)
+    torch.set_num_threads(1)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # per-run banners, not the epochs' cost
+    with tempfile.TemporaryDirectory(prefix="ginlight-overhead-") as folder:
+        workdir = Path(folder)
+        times = epoch_times(repeats, epochs, workdir)
+        startup = startup_times(1 if args.quick else 3, workdir)
+    print(report(times, startup, repeats))
+
+
+if __name__ == "__main__":
+    main()
