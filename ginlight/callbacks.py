@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import gin
 import torch
@@ -100,15 +100,19 @@ class ConfigInCheckpoint(Callback):
     """Stores the operative config and ginlight's version in every checkpoint.
 
     So a checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
+
+    Args:
+        operative_config: returns the operative config as of now; gin only records
+            a configurable once it is called, and the optimizer is built late.
     """
 
-    def __init__(self, operative_config: str):
+    def __init__(self, operative_config: Callable[[], str]):
         self.operative_config = operative_config
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
         from ginlight import __version__
 
-        checkpoint["ginlight"] = {"operative_config": self.operative_config, "version": __version__}
+        checkpoint["ginlight"] = {"operative_config": self.operative_config(), "version": __version__}
 
 
 @gin.configurable(module="ginlight.callbacks")

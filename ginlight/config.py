@@ -298,7 +298,11 @@ def query(selector: str, parameter: str, default: Any = None) -> Any:
     """The value bound to ``selector.parameter``, macros resolved; ``default`` when unbound."""
     if not is_bound(selector, parameter):
         return default
-    value = gin.query_parameter(f"{selector}.{parameter}")
+    return resolve_macro(gin.query_parameter(f"{selector}.{parameter}"))
+
+
+def resolve_macro(value: Any) -> Any:
+    """The value a ``%MACRO`` reference stands for; any other value as it is."""
     while isinstance(value, gin.config.ConfigurableReference) and value.configurable.wrapped is gin.config.macro:
         value = gin.query_parameter(f"{value.scoped_selector}.value")
     return value

@@ -34,7 +34,8 @@ def run(main: Callable[[Sequence[str]], int], usage: str, optional_value_flags: 
 
     def parse(argv: list[str]) -> list[str]:
         if any(arg in ("-h", "--help", "-?", "--helpshort") for arg in argv[1:]):
-            modules = [m for m in FLAGS.flags_by_module_dict() if m.startswith("ginlight.")]
+            # Every module's flags but absl's own (those are listed by --helpfull).
+            modules = [m for m in FLAGS.flags_by_module_dict() if not m.startswith("absl.")]
             print(usage.strip() + "\n\n" + "\n\n".join(FLAGS.module_help(m) for m in sorted(modules)))
             sys.exit(0)
         argv = [f"{arg}=*" if arg in {f"--{name}" for name in optional_value_flags} else arg for arg in argv]

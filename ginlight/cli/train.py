@@ -88,7 +88,8 @@ def _signature(wrapped) -> str:
         parameters = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
         return "(...)"
-    shown = [str(p) for p in parameters if p.name != "self"]
+    # Annotations would bury the names and defaults a user is looking for.
+    shown = [str(p.replace(annotation=inspect.Parameter.empty)) for p in parameters if p.name != "self"]
     return f"({', '.join(shown)})"
 
 

@@ -1,0 +1,167 @@
+"""ginlight-train end to end: the run directory, rerunning it, and the informational flags."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+import torch
+from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A 2-epoch classifier run with validation, made once for the checks below."""
+    root = tmp_path_factory.mktemp("runs")
+    result = ginlight_train(
+        f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={root}",
+        *bindings("MAX_EPOCHS=2", *SHORT, "Trainer.log_every_n_steps=1"),
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(root)
+    return run_dir, result
+
+
+def test_run_directory_is_named_after_the_first_gin_file(finished_run):
+    run_dir, result = finished_run
+    assert run_dir.parent.name == "classifier"
+    assert f"run directory: {run_dir}" in result.stdout
+
+
+def test_config_gin_holds_the_files_then_the_bindings(finished_run):
+    text = (finished_run[0] / "config.gin").read_text()
+    assert "include 'base.gin'" in text
+    assert text.index("classifier.gin") < text.index("--gin_bindings") < text.index("MAX_EPOCHS=2")
+
+
+def test_operative_config_has_defaults_macros_and_the_seed(finished_run):
+    text = (finished_run[0] / "operative_config.gin").read_text()
+    assert "MAX_EPOCHS = 2" in text
+    assert "Experiment.seed = 0" in text
+    assert "AdamW.eps = 1e-08" in text  # a default nobody bound
+    assert "Trainer.limit_train_batches = 3" in text
+    assert f"# ginlight-path: {REPO}" in text
+
+
+def test_run_json_records_the_run(finished_run):
+    record = read_record(finished_run[0])
+    assert record["status"] == "completed"
+    assert record["error"] is None
+    assert record["seed"] == 0
+    assert record["argv"][1].startswith("--gin_file=")
+    assert set(record["versions"]) == {"python", "torch", "lightning", "gin-config", "torchmetrics", "ginlight"}
+    assert record["git"] is None or set(record["git"]) == {"commit", "dirty"}
+    assert record["start_time"] <= record["end_time"]
+    assert {"train/loss", "val/loss", "val/accuracy", "val/f1score"} <= set(record["metrics"])
+    assert record["best_checkpoint"].endswith(".ckpt")
+
+
+def test_checkpoints_hold_last_and_best(finished_run):
+    run_dir = finished_run[0]
+    record = read_record(run_dir)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
+    assert checkpoint["epoch"] in (0, 1)
+    assert "operative_config" in checkpoint["ginlight"]
+
+
+def test_train_log_holds_what_the_console_showed(finished_run):
+    log = (finished_run[0] / "train.log").read_text()
+    assert "`Trainer.fit` stopped: `max_epochs=2` reached" in log
+
+
+def test_tensorboard_has_scalars_config_text_and_hparams(finished_run):
+    events = EventAccumulator(str(finished_run[0] / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/loss_step", "val/loss", "val/accuracy", "lr-AdamW"} <= set(tags["scalars"])
+    assert "operative_config/text_summary" in tags["tensors"]
+    hparams = (finished_run[0] / "tensorboard" / "hparams.yaml").read_text()
+    assert "AdamW.lr: 0.003" in hparams
+
+
+def test_operative_config_reruns_from_another_directory(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    copy = tmp_path / "elsewhere" / "operative_config.gin"
+    copy.parent.mkdir()
+    shutil.copy(run_dir / "operative_config.gin", copy)
+    result = ginlight_train(f"--gin_file={copy}", f"--root_dir={tmp_path / 'runs'}", cwd=tmp_path / "elsewhere")
+    assert result.returncode == 0, result.stderr
+    (rerun,) = run_dirs(tmp_path / "runs")
+    assert rerun.parent.name == "operative_config"
+    assert read_record(rerun)["metrics"] == read_record(run_dir)["metrics"]
+
+
+def test_print_config_prints_the_merged_config_and_creates_nothing(tmp_path):
+    result = ginlight_train(
+        f"--gin_file={CONFIGS / 'classifier.gin'}", "--gin_bindings=MAX_EPOCHS=7", "--print_config",
+        f"--root_dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "MAX_EPOCHS = 7" in result.stdout
+    assert "AdamW.lr = %LR" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_configurables_shows_parameters_and_defaults():
+    result = ginlight_train("--list_configurables=torch.optim.N*")
+    assert result.returncode == 0, result.stderr
+    assert "torch.optim.NAdam(params, lr=0.002, betas=(0.9, 0.999)" in result.stdout
+    assert "torch.optim.Adam(" not in result.stdout
+
+
+def test_list_configurables_without_a_pattern_lists_everything():
+    result = ginlight_train("--list_configurables")
+    assert result.returncode == 0, result.stderr
+    names = {line.split("(")[0] for line in result.stdout.splitlines()}
+    assert {"ginlight.System", "lightning.Trainer", "torchmetrics.Accuracy", "torch.nn.GELU"} <= names
+
+
+def test_help_lists_the_flags():
+    result = ginlight_train("--help")
+    assert result.returncode == 0
+    for flag in ("--gin_file", "--gin_bindings", "--gin_search_paths", "--project", "--root_dir", "--run_dir",
+                 "--stage", "--ckpt_path", "--[no]print_config", "--list_configurables", "--[no]verbose"):
+        assert flag in result.stdout
+
+
+def test_gin_search_paths_resolve_files_and_includes(tmp_path):
+    (tmp_path / "mine.gin").write_text("include 'classifier.gin'\nMAX_EPOCHS = 1\n")
+    result = ginlight_train(
+        "--gin_file=mine.gin", f"--gin_search_paths={tmp_path}", f"--gin_search_paths={CONFIGS}",
+        f"--root_dir={tmp_path / 'runs'}", *bindings(*SHORT), cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    assert "Trainer.max_epochs = %MAX_EPOCHS" in (run_dir / "config.gin").read_text()
+
+
+def test_explicit_run_dir_is_used_and_never_reused(tmp_path):
+    run_dir = tmp_path / "mine"
+    first = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--run_dir={run_dir}",
+                           *bindings("MAX_EPOCHS=1", *SHORT))
+    assert first.returncode == 0, first.stderr
+    assert read_record(run_dir)["status"] == "completed"
+    second = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--run_dir={run_dir}",
+                            *bindings("MAX_EPOCHS=1", *SHORT))
+    assert second.returncode == 2
+    assert "not empty" in second.stderr
+
+
+def test_concurrent_launches_get_distinct_run_directories(tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "ginlight.cli.train", f"--gin_file={CONFIGS / 'classifier.gin'}",
+            f"--root_dir={tmp_path}", *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=1",
+                                                "Trainer.limit_val_batches=1", "Trainer.enable_progress_bar=False")]
+    processes = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    errors = [p.communicate(timeout=300)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], errors
+    dirs = run_dirs(tmp_path)
+    assert len(dirs) == 3
+    assert all(read_record(d)["status"] == "completed" for d in dirs)
