@@ -278,11 +278,24 @@ def operative_config(paths: Sequence[str], header: str = "") -> str:
 
 
 def merged_input(gin_files: Sequence[Path], bindings: Sequence[str]) -> str:
-    """The input as composed: each file's text in order, then the bindings."""
-    parts = [f"# ---- {path} ----\n{Path(path).read_text().rstrip()}\n" for path in gin_files]
+    """The input as composed: each file's text in order, includes inlined, then the bindings.
+
+    Call after :func:`parse`, whose search paths the includes resolve against.
+    """
+    parts = [_inlined(Path(path)) for path in gin_files]
     if bindings:
         parts.append("# ---- --gin_bindings ----\n" + "\n".join(bindings) + "\n")
     return "\n".join(parts)
+
+
+_INCLUDE = re.compile(r"""^include\s+(['"])(?P<path>.+)\1\s*$""", re.M)
+
+
+def _inlined(path: Path) -> str:
+    def include(match: re.Match) -> str:
+        return f"# {match[0]}\n" + _inlined(resolve(match["path"], gin.config._LOCATION_PREFIXES)).rstrip()
+
+    return f"# ---- {path} ----\n" + _INCLUDE.sub(include, path.read_text()).rstrip() + "\n"
 
 
 def is_bound(selector: str, parameter: str) -> bool:
