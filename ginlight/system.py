@@ -12,6 +12,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric, MetricCollection
+from torchmetrics.wrappers.abstract import WrapperMetric
 
 from ginlight.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from ginlight.errors import ConfigError
@@ -39,6 +40,11 @@ def _collection(spec: MetricsSpec, mode: str) -> MetricCollection | None:
         return None
     if isinstance(spec, Metric):
         spec = [spec]
+    if not isinstance(spec, (Mapping, Sequence)):
+        raise ConfigError(
+            f"System.metrics['{mode}'] is {spec!r}, not a torchmetrics Metric (or a list or dict of them).",
+            hint="Bind an instance, e.g. `@torchmetrics.Accuracy()`, not the class.",
+        )
     if isinstance(spec, Mapping):
         metrics = dict(spec)
     else:
@@ -123,6 +129,8 @@ class System(LightningModule):
         self.adapters = {mode: _adapters((adapters or {}).get(mode, {}), mode) for mode in MODES}
         # Sample-weighted mean of the loss (and of each named loss) per mode.
         self.losses = nn.ModuleDict()
+        # Updates of the metrics and loss means, held back and applied together (see PendingUpdates).
+        self._pending: dict[str, PendingUpdates] = {}
 
     # -- Lightning hooks ---------------------------------------------------------
 
@@ -189,7 +197,7 @@ class System(LightningModule):
             self._track_loss(loss, mode, _batch_size(input, target))
         metrics = self._metrics(mode)
         if metrics is not None:
-            adapters["metrics"](metrics.update, input, target, pred)
+            adapters["metrics"](self._pending_updates(mode, metrics), input, target, pred)
         if mode == "train":
             if loss is None:
                 raise ConfigError("System.criterion is not bound, and training needs one.",
@@ -214,23 +222,30 @@ class System(LightningModule):
                               hint="Return the loss to optimise under 'total'.")
         for name, value in named.items():
             key = f"{mode}/loss" if name == "total" else f"{mode}/loss/{name}"
-            mean = self._loss_mean(key, value.device)
-            mean.update(value.detach(), batch_size)
+            slot = key.replace("/", "|")  # ModuleDict keys cannot hold dots; slashes read oddly in state_dict.
+            if slot not in self.losses:
+                self.losses[slot] = MeanMetric(nan_strategy="disable").to(value.device)
+            # The batch's mean loss once per sample: a sample-weighted mean, with the batch dimension
+            # held updates concatenate along. (MeanMetric's `weight` would say the same, but
+            # nan_strategy="disable", which keeps NaNs visible without a host sync, drops it:
+            # torchmetrics#3434.)
+            value = value.detach()
+            value = value.reshape(1).expand(batch_size) if value.numel() == 1 else value.reshape(-1)
+            self._pending_updates(slot, self.losses[slot])(value)
 
-    def _loss_mean(self, key: str, device: torch.device) -> MeanMetric:
-        slot = key.replace("/", "|")  # ModuleDict keys cannot hold dots; slashes read oddly in state_dict.
-        if slot not in self.losses:
-            self.losses[slot] = MeanMetric(nan_strategy="disable").to(device)
-        return self.losses[slot]
+    def _pending_updates(self, key: str, metric: Metric | MetricCollection) -> PendingUpdates:
+        if key not in self._pending:
+            self._pending[key] = PendingUpdates(metric)
+        return self._pending[key]
 
     def _log_epoch(self, mode: str) -> None:
         for slot, mean in self.losses.items():
             key = slot.replace("|", "/")
-            if key.startswith(f"{mode}/") and mean.update_count:
+            if key.startswith(f"{mode}/") and self._pending[slot].flush():
                 self.log(key, mean.compute(), prog_bar=key == "val/loss", sync_dist=False)
                 mean.reset()
         metrics = self._metrics(mode)
-        if metrics is not None and any(m.update_count for m in metrics.values()):
+        if metrics is not None and mode in self._pending and self._pending[mode].flush():
             self.log_dict(metrics.compute(), prog_bar=mode == "val")
             metrics.reset()
 
@@ -257,6 +272,79 @@ class System(LightningModule):
             groups.append({"params": params, **options})
         rest = [p for p in self.model.parameters() if id(p) not in grouped]
         return ([{"params": rest}] if rest else []) + groups
+
+
+class PendingUpdates:
+    """Holds a metric's updates back and applies them together, as one update of the concatenated batches.
+
+    A torchmetrics update has a fixed cost (argument checks, a dozen small kernels,
+    state writes through ``nn.Module.__setattr__``, on a GPU host syncs in the
+    checks) that outweighs a small model's whole step. Metric states are sums or
+    concatenations over samples, so one update with several batches concatenated
+    leaves the state that one update per batch would. Held updates are applied
+    once they hold :data:`PENDING_ELEMENTS` values, and by :meth:`flush`, which must
+    precede ``compute()``. The first update after a flush is applied at once, so
+    that arguments a metric rejects fail at the step that passed them; so are
+    updates whose arguments do not concatenate with the held ones (anything but
+    tensors with a batch dimension, other shapes, dtypes or devices), and every
+    update of torchmetrics' wrappers, whose state may depend on how samples were
+    grouped into updates.
+    """
+
+    def __init__(self, metric: Metric | MetricCollection):
+        self.metric = metric
+        wrapped = metric.values() if isinstance(metric, MetricCollection) else [metric]
+        self.holds = not any(isinstance(m, WrapperMetric) for m in wrapped)
+        self.held: list[tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]] = []
+        self.elements = 0
+        self.updated = False  # since the last flush
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        if not (self.holds and self.updated and _concatenates(self.held[0] if self.held else None, args, kwargs)):
+            self.flush()
+            self.metric.update(*args, **kwargs)
+            self.updated = True
+            return
+        self.held.append((tuple(a.detach() for a in args), {k: v.detach() for k, v in kwargs.items()}))
+        self.elements += sum(t.numel() for t in (*args, *kwargs.values()))
+        if self.elements >= PENDING_ELEMENTS:
+            self._apply_held()
+
+    def flush(self) -> bool:
+        """Applies the held updates; returns whether the metric was updated since the last flush."""
+        self._apply_held()
+        updated, self.updated = self.updated, False
+        return updated
+
+    def _apply_held(self) -> None:
+        if not self.held:
+            return
+        held, self.held, self.elements = self.held, [], 0
+        args = [torch.cat(column) for column in zip(*(a for a, _ in held))]
+        kwargs = {key: torch.cat([k[key] for _, k in held]) for key in held[0][1]}
+        self.metric.update(*args, **kwargs)
+
+
+#: Values (summed over the held arguments) that make :class:`PendingUpdates` apply its held updates.
+PENDING_ELEMENTS = 2**16
+
+
+def _concatenates(
+    first: tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]] | None, args: tuple, kwargs: dict
+) -> bool:
+    """Whether ``args`` and ``kwargs`` concatenate along dim 0 with the ``first`` held update."""
+    values = (*args, *kwargs.values())
+    if not all(isinstance(v, torch.Tensor) and v.ndim for v in values):
+        return False
+    if first is None:
+        return True
+    first_args, first_kwargs = first
+    if len(first_args) != len(args) or first_kwargs.keys() != kwargs.keys():
+        return False
+    return all(
+        a.shape[1:] == b.shape[1:] and a.dtype == b.dtype and a.device == b.device
+        for a, b in zip((*first_args, *first_kwargs.values()), (*args, *(kwargs[k] for k in first_kwargs)))
+    )
 
 
 def _check_modes(name: str, value: Mapping[str, Any] | None, allowed: Sequence[str]) -> None:

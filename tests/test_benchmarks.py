@@ -1,0 +1,115 @@
+"""The overhead benchmark runs, and the System's cheaper bookkeeping logs what torchmetrics would.
+
+Speed itself is never asserted here: it is measured by ``python -m benchmarks.overhead``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.wrappers import Running
+
+import ginlight
+from ginlight.models import MLP
+from ginlight.system import PENDING_ELEMENTS, PendingUpdates
+
+
+def test_overhead_benchmark_quick_prints_the_table():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--quick"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout
+    for workload in ("mlp", "cnn"):
+        for variant in ("(a) raw PyTorch loop", "(b) Lightning", "(c) ginlight, shipped defaults",
+                        "(d) ginlight, no progress bar", "(e) Lightning barebones=True"):
+            assert f"| {workload} | {variant}" in table
+    for row in ("`ginlight-train --help`", "`ginlight-train --print_config`", "`ginlight-train --list_configurables`",
+                "launch to first training step: ginlight-train", "launch to first training step: plain Lightning"):
+        assert row in table
+    assert "--print_config and --list_configurables built nothing: yes" in table
+
+
+def _batches(sizes, num_classes=5, features=()):
+    generator = torch.Generator().manual_seed(0)
+    return [(torch.randn(n, num_classes, *features, generator=generator),
+             torch.randint(0, num_classes, (n, *features), generator=generator)) for n in sizes]
+
+
+def test_pending_updates_leave_the_state_of_one_update_per_batch():
+    # Big enough batches that held updates are applied on the way, not only by flush().
+    sizes = [PENDING_ELEMENTS // 12, 7, PENDING_ELEMENTS // 5, 1, 33, PENDING_ELEMENTS // 7]
+    batches = _batches(sizes) + _batches([3, 4], features=(2,))  # other shapes: applied at once
+
+    def metrics():
+        return MetricCollection({"accuracy": MulticlassAccuracy(5, average="micro", multidim_average="global"),
+                                 "f1": MulticlassF1Score(5, average="macro")})
+
+    expected, held = metrics(), metrics()
+    pending = PendingUpdates(held)
+    for pred, target in batches:
+        expected.update(pred, target)
+        pending(pred, target)
+    assert pending.flush()
+    assert not pending.flush()  # nothing since
+    assert {k: v.item() for k, v in held.compute().items()} == {k: v.item() for k, v in expected.compute().items()}
+
+
+def test_pending_updates_apply_wrappers_at_once():
+    running = Running(MeanMetric(), window=2)
+    pending = PendingUpdates(running)
+    for value in (1.0, 2.0, 6.0):
+        pending(torch.tensor([value]))
+    assert running.compute().item() == 4.0  # the last two updates, as they were made
+
+
+def test_epoch_metrics_equal_torchmetrics_over_all_samples(tmp_path):
+    """With a learning rate of 0 the model is fixed, so each epoch's logged values are those of
+    torchmetrics and the sample-weighted loss over the whole split (the last batch is smaller)."""
+    result = ginlight.train(bindings=[
+        "Experiment.system = @System()",
+        "System.model = @ginlight.models.MLP()",
+        "ginlight.models.MLP.in_features = 64",
+        "ginlight.models.MLP.out_features = 10",
+        "System.criterion = @torch.nn.CrossEntropyLoss()",
+        "System.optimizer = @torch.optim.SGD",
+        "torch.optim.SGD.lr = 0.0",
+        "System.metrics = {'train': @train/torchmetrics.Accuracy(), "
+        "'val': [@val/torchmetrics.Accuracy(), @torchmetrics.F1Score()]}",
+        "torchmetrics.Accuracy.task = 'multiclass'",
+        "torchmetrics.Accuracy.num_classes = 10",
+        "torchmetrics.F1Score.task = 'multiclass'",
+        "torchmetrics.F1Score.num_classes = 10",
+        "torchmetrics.F1Score.average = 'macro'",
+        "System.dataloaders = {'train': @train/DataLoader(), 'val': @val/DataLoader()}",
+        "DataLoader.dataset = @ginlight.data.digits()",
+        "ginlight.data.digits.flatten = True",
+        "train/ginlight.data.digits.split = 'train'",
+        "val/ginlight.data.digits.split = 'val'",
+        "DataLoader.batch_size = 32",
+        "Trainer.max_epochs = 2",
+        "Trainer.enable_progress_bar = False",
+    ], root_dir=tmp_path)
+    assert result.status == "completed"
+
+    model = MLP(64, 10)
+    state = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    for split in ("train", "val"):
+        inputs, targets = ginlight.data.digits(split, flatten=True).tensors
+        assert len(inputs) % 32  # a smaller last batch, so that the loss must be weighted by samples
+        with torch.no_grad():
+            logits = model(inputs)
+        expected = {
+            f"{split}/loss": torch.nn.functional.cross_entropy(logits, targets).item(),
+            f"{split}/accuracy": MulticlassAccuracy(10, average="micro")(logits, targets).item(),
+        }
+        if split == "val":
+            expected["val/f1score"] = MulticlassF1Score(10, average="macro")(logits, targets).item()
+        for key, value in expected.items():
+            assert result.metrics[key] == pytest.approx(value, rel=1e-6), key
