@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tokenize
+import typing
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -24,6 +25,8 @@ from ginlight.project import add_to_path
 _LOCATION = re.compile(r'\n\s*In file "(?P<file>[^"]+)", line (?P<line>\d+)\n(?P<source>.*)', re.S)
 # Every file parsed so far, includes too, for locating bindings gin keeps no line for.
 _parsed_files: list[str] = []
+_parsed_bindings: list[str] = []
+_STATEMENT = re.compile(r"^\s*[^#\s]", re.M)
 _CALL = re.compile(r"\n\s*In call to configurable '(?P<name>[^']+)'.*", re.S)
 
 
@@ -47,18 +50,24 @@ def parse(
     folders = dict.fromkeys([*map(str, search_paths), *(str(f.parent) for f in files)])
     gin.config._LOCATION_PREFIXES[:] = list(folders) or [""]
     _parsed_files.clear()
+    _parsed_bindings[:] = bindings
     for path in files:
         for folder in path_directives(path):
             add_to_path(folder)
+        if not _STATEMENT.search(path.read_text()):
+            raise ConfigError(f"gin file '{path}' is empty: it holds no bindings, includes or imports.",
+                              location=str(path), hint="Check that you passed the file you meant.")
         with translate_errors(path):
             _parsed_files.extend(_files_of(gin.parse_config_file(str(path))))
     with translate_errors(None):
         gin.parse_config(list(bindings))
     _check_macros()
+    _check_value_types()
 
 
 def _files_of(parsed: gin.config.ParsedConfigFileIncludesAndImports) -> list[str]:
-    return [parsed.filename] + [f for included in parsed.includes for f in _files_of(included)]
+    path = str(resolve(parsed.filename, gin.config._LOCATION_PREFIXES))
+    return [path] + [f for included in parsed.includes for f in _files_of(included)]
 
 
 def resolve(gin_file: str | os.PathLike, search_paths: Sequence[str | os.PathLike] = ()) -> Path:
@@ -196,6 +205,50 @@ def _check_macros() -> None:
             )
 
 
+def _check_value_types() -> None:
+    """A string bound where only numbers or booleans belong fails now, with its line."""
+    for (scope, selector), params in gin.config._CONFIG.items():
+        configurable = gin.config._REGISTRY.get(selector)
+        if configurable is None or configurable.wrapped is gin.config.macro:
+            continue
+        expected = _scalar_parameters(configurable.wrapped)
+        for param, value in params.items():
+            value = resolve_macro(value)
+            if isinstance(value, str) and param in expected:
+                name = f"{scope}/{configurable.name}" if scope else configurable.name
+                raise ConfigError(
+                    f"'{name}.{param}' is bound to the string {value!r}, but it takes {expected[param]}.",
+                    location=binding_location(name, param),
+                    hint="Write the value without quotes.",
+                )
+
+
+_SCALARS = {int: "a number", float: "a number", bool: "True or False"}
+
+
+def _scalar_parameters(wrapped: Any) -> dict[str, str]:
+    """Parameters that take only numbers or booleans, by annotation or by default value."""
+    try:
+        target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
+        parameters = inspect.signature(target).parameters.values()
+        hints = typing.get_type_hints(target)
+    except Exception:  # builtins, unresolvable annotations: judge by defaults alone
+        hints = {}
+        try:
+            parameters = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            return {}
+    scalar = {}
+    for parameter in parameters:
+        hint = hints.get(parameter.name)
+        kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)] if hint else []
+        if kinds and all(t in _SCALARS for t in kinds):
+            scalar[parameter.name] = _SCALARS[kinds[0]]
+        elif type(parameter.default) in _SCALARS and str not in kinds and typing.Any not in kinds:
+            scalar[parameter.name] = _SCALARS[type(parameter.default)]
+    return scalar
+
+
 def build_error(exc: Exception) -> ConfigError | None:
     """A :class:`ConfigError` for an exception raised while gin built a component.
 
@@ -203,26 +256,34 @@ def build_error(exc: Exception) -> ConfigError | None:
     code is not a configuration error, and keeps its traceback).
     """
     text = str(exc)
-    call = _CALL.search(text)
-    if call is None:
-        return None
-    name = call["name"]
-    cause = text[: call.start()].strip()
-    missing = re.search(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]", cause)
+    missing = re.search(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]", text)
     if missing:
         params = [p.strip(" '") for p in missing[2].split(",")]
         return ConfigError(
             f"'{missing[1]}' needs a value for {', '.join(params)} and none is bound.",
             hint="Bind it in a gin file, e.g. " + "; ".join(f"`{missing[1]}.{p} = ...`" for p in params) + ".",
         )
+    call = _CALL.search(text)
+    if call is None:
+        return None
+    name = call["name"]
+    cause = text[: call.start()].strip()
     missing_args = re.search(r"missing \d+ required positional arguments?: (.*)", cause.splitlines()[0])
     if missing_args:
         params = re.findall(r"'([^']+)'", missing_args[1])
+        if params[0] in ("params", "optimizer"):  # @torch.optim.Adam() where @torch.optim.Adam belongs
+            return ConfigError(
+                f"'{name}' was called without its {params[0]}: it is bound as an instance, `@{name}()`, "
+                "where a callable belongs.",
+                location=_reference_location(name),
+                hint=f"Drop the parentheses: `System.optimizer = @{name}` (or `System.scheduler = ...`); "
+                f"the System calls it with the {params[0]}.",
+            )
         return ConfigError(
             f"'{name}' needs a value for {', '.join(params)} and none is bound.",
             hint="Bind it in a gin file, e.g. " + "; ".join(f"`{name}.{p} = ...`" for p in params) + ".",
         )
-    where = _binding_locations(name)
+    where = binding_location(name)
     return ConfigError(
         f"building '{name}' failed: {cause.splitlines()[0] if cause else type(exc).__name__}",
         location=where,
@@ -230,18 +291,36 @@ def build_error(exc: Exception) -> ConfigError | None:
     )
 
 
-def _binding_locations(name: str) -> str | None:
-    """Where ``name``'s bindings are, found in the parsed files (gin keeps no lines)."""
-    short = name.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
-    pattern = re.compile(rf"^\s*([\w/.]*\b{re.escape(short)})\.\w+\s*=", re.M)
+def _reference_location(name: str) -> str | None:
+    """Where ``@name()`` is written, ``file:line``."""
+    pattern = re.compile(rf"@(?:[\w/]*/)?(?:[\w.]*\.)?{re.escape(name.rsplit('.', 1)[-1])}\(\)")
+    for path in _parsed_files:
+        text = Path(path).read_text()
+        match = pattern.search(text)
+        if match:
+            return f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
+    return "--gin_bindings" if any(pattern.search(b) for b in _parsed_bindings) else None
+
+
+def binding_location(name: str, parameter: str | None = None) -> str | None:
+    """Where ``name.parameter`` (any parameter when None) is bound: ``file:line``, or
+    ``--gin_bindings``. gin keeps no line numbers for bindings, so the parsed
+    files are searched; the last binding wins in gin, so the last match is reported.
+    """
+    short = re.escape(name.rsplit("/", 1)[-1].rsplit(".", 1)[-1])
+    param = re.escape(parameter) if parameter else r"\w+"
+    pattern = re.compile(rf"^\s*(?:[\w/]*/)?(?:[\w.]*\.)?{short}\.{param}\s*=", re.M)
+    if any(pattern.search(binding) for binding in _parsed_bindings):
+        return "--gin_bindings"
+    found = None
     for path in _parsed_files:
         try:
             text = Path(path).read_text()
         except OSError:
             continue
         for match in pattern.finditer(text):
-            return f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
-    return None
+            found = f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
+    return found
 
 
 

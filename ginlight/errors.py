@@ -25,3 +25,20 @@ class ConfigError(Exception):
 
 class RunError(Exception):
     """The run failed after it started; the command exits with status 1."""
+
+
+def user_frame(exc: BaseException) -> str:
+    """Where in the user's code ``exc`` was raised, as an indented line; "" when not in user code.
+
+    The innermost traceback frame outside installed packages and ginlight is the
+    line a user can act on.
+    """
+    import os
+    import traceback
+
+    library = (os.sep + "site-packages" + os.sep, os.sep + "ginlight" + os.sep, "<frozen")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not any(part in f.filename for part in library)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"\n  raised at {frame.filename}:{frame.lineno}, in {frame.name}: {frame.line}"

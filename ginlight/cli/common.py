@@ -24,7 +24,12 @@ def define_gin_flags() -> None:
     flags.DEFINE_boolean("verbose", False, "Show tracebacks with errors.")
 
 
-def run(main: Callable[[Sequence[str]], int], usage: str, optional_value_flags: Sequence[str] = ()) -> None:
+def run(
+    main: Callable[[Sequence[str]], int],
+    usage: str,
+    optional_value_flags: Sequence[str] = (),
+    argv: Sequence[str] | None = None,
+) -> None:
     """Runs ``main`` under absl; a bad flag exits with status 2 and one message.
 
     ``--help`` prints ``usage`` and the flags of ginlight's modules. Flags in
@@ -46,7 +51,7 @@ def run(main: Callable[[Sequence[str]], int], usage: str, optional_value_flags: 
             print(f"{command}: error: {exc}\nSee `{command} --help` for the flags.", file=sys.stderr)
             sys.exit(2)
 
-    app.run(main, flags_parser=parse)
+    app.run(main, argv=list(argv) if argv is not None else None, flags_parser=parse)
 
 
 def quiet_duplicate_logs() -> None:
@@ -62,23 +67,13 @@ def quiet_duplicate_logs() -> None:
 
 def report(exc: BaseException, command: str, verbose: bool) -> int:
     """Prints ``exc`` for a user and returns the exit status: 2 for configuration, 1 otherwise."""
-    from ginlight.errors import ConfigError
+    from ginlight.errors import ConfigError, user_frame
 
     if verbose:
         traceback.print_exception(exc)
     message = str(exc)
     if not isinstance(exc, ConfigError) and exc.__cause__ is not None:
-        message += _user_frame(exc.__cause__)
+        message += user_frame(exc.__cause__)
     hint = "" if verbose else "\n(Run with --verbose for the traceback.)"
     print(f"{command}: error: {message}{hint}", file=sys.stderr)
     return 2 if isinstance(exc, ConfigError) else 1
-
-
-def _user_frame(exc: BaseException) -> str:
-    """Where in the user's code the exception was raised: the innermost frame outside libraries."""
-    library = (os.sep + "site-packages" + os.sep, os.sep + "ginlight" + os.sep, "<frozen")
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not any(part in f.filename for part in library)]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f"\n  raised at {frame.filename}:{frame.lineno}, in {frame.name}: {frame.line}"

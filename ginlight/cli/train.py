@@ -93,9 +93,9 @@ def _signature(wrapped) -> str:
     return f"({', '.join(shown)})"
 
 
-def run() -> None:
-    """The console script."""
-    common.run(main, __doc__, optional_value_flags=["list_configurables"])
+def run(argv: Sequence[str] | None = None) -> None:
+    """The console script; ``argv`` defaults to ``sys.argv``."""
+    common.run(main, __doc__, optional_value_flags=["list_configurables"], argv=argv)
 
 
 if __name__ == "__main__":
