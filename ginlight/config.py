@@ -148,6 +148,9 @@ def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
     parameter = re.match(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", text)
     if parameter:
         name, param = parameter[1], parameter[2]
+        if param in _parameters(name):
+            return f"'{name}' takes '{param}' as *{param} or **{param}, which gin cannot bind by name.", (
+                f"Wrap '{name}' in a @gin.configurable function of your own with named parameters.")
         return f"'{name}' has no parameter '{param}'.", _did_you_mean(param, _parameters(name)) or (
             f"Its parameters are: {', '.join(_parameters(name)) or 'none'}."
         )
@@ -186,7 +189,7 @@ def _parameters(name: str) -> list[str]:
     try:
         wrapped = gin.config._REGISTRY.get_match(name).wrapped
         target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
-        return [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
+        return [p for p in inspect.signature(target).parameters if p != "self"]
     except (TypeError, ValueError, AttributeError):
         return []
 

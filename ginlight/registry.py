@@ -77,7 +77,7 @@ def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
     """(module, predicate) pairs, in priority order for names exported twice."""
     import torch
     from lightning.pytorch.callbacks import Callback
-    from lightning.pytorch.loggers import Logger
+    from lightning.fabric.loggers import Logger  # the base of every Lightning logger, pytorch's too
     from torchmetrics import Metric, MetricCollection
 
     module_class = _subclasses_of(torch.nn.Module)

@@ -1,0 +1,121 @@
+"""The registry: the stack's components under their import names, picklable, quietly."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import gin
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import ginlight
+from ginlight import config
+
+ginlight.register_all()
+
+NAMES_USERS_WRITE = [
+    "torch.optim.NAdam.lr = 1e-3",
+    "Adam.lr = 1e-3",
+    "torch.optim.lr_scheduler.LinearLR.total_iters = 3",
+    "torch.nn.CrossEntropyLoss.label_smoothing = 0.1",
+    "torch.nn.GELU.approximate = 'tanh'",
+    "torch.nn.Dropout.p = 0.5",
+    "torch.utils.data.DataLoader.batch_size = 8",
+    "torch.utils.data.Subset.indices = [0]",
+    "torch.utils.data.ConcatDataset.datasets = []",
+    "torch.utils.data.random_split.lengths = [1]",
+    "torchmetrics.F1Score.task = 'multiclass'",
+    "torchmetrics.classification.MulticlassAccuracy.num_classes = 3",
+    "torchmetrics.MeanSquaredError.squared = True",
+    "lightning.Trainer.max_epochs = 3",
+    "Trainer.max_epochs = 3",
+    "lightning.pytorch.callbacks.EarlyStopping.patience = 3",
+    "lightning.pytorch.loggers.CSVLogger.save_dir = 'logs'",
+    "lightning.seed_everything.seed = 1",
+    "torch.sigmoid.input = None",
+    "torch.nn.functional.one_hot.num_classes = 3",
+    "torch.nn.init.kaiming_normal_.a = 0",
+]
+
+
+@pytest.mark.parametrize("binding", NAMES_USERS_WRITE)
+def test_gin_accepts_the_names_users_import_things_by(binding):
+    config.parse(bindings=[binding])
+
+
+def test_every_optimizer_scheduler_callback_and_logger_is_registered():
+    import lightning.pytorch.callbacks as callbacks
+    import lightning.pytorch.loggers as loggers
+
+    expected = [f"torch.optim.{n}" for n in ("SGD", "Adam", "AdamW", "NAdam", "RAdam", "Adagrad", "LBFGS", "RMSprop")]
+    expected += [f"torch.optim.lr_scheduler.{n}" for n in torch.optim.lr_scheduler.__all__
+                 if isinstance(getattr(torch.optim.lr_scheduler, n), type) and n not in ("LRScheduler", "Optimizer")]
+    expected += [f"lightning.pytorch.callbacks.{n}" for n in callbacks.__all__ if n != "Callback"]
+    expected += [f"lightning.pytorch.loggers.{n}" for n in loggers.__all__ if n != "Logger"]
+    registered = {selector for selector, _ in gin.config._REGISTRY.items()}
+    assert set(expected) - registered == set()
+
+
+def test_each_object_is_registered_once_under_its_public_module():
+    assert gin.get_configurable("torch.nn.Linear") is not None
+    with pytest.raises(ValueError):
+        gin.get_configurable("torch.nn.modules.linear.Linear")
+    assert gin.get_configurable("Accuracy") is gin.get_configurable("torchmetrics.Accuracy")
+
+
+def test_a_parameter_gin_cannot_bind_by_name_is_explained():
+    with pytest.raises(ginlight.ConfigError, match=r"\*tensors"):
+        config.parse(bindings=["torch.utils.data.TensorDataset.tensors = []"])
+
+
+def test_registered_classes_build_instances_of_the_original_class():
+    config.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
+    layer = gin.get_configurable("torch.nn.Linear")()
+    assert type(layer) is torch.nn.Linear
+
+
+def test_wrappers_and_what_holds_them_pickle():
+    """A System holds @torch.optim.AdamW; adapters hold @torch.sigmoid; DDP and spawn pickle them."""
+    for name in ("torch.optim.AdamW", "torch.sigmoid", "torch.nn.GELU", "lightning.seed_everything"):
+        wrapper = gin.get_configurable(name)
+        assert pickle.loads(pickle.dumps(wrapper)) is wrapper
+    config.parse(bindings=[
+        "System.model = @torch.nn.Linear()", "torch.nn.Linear.in_features = 4", "torch.nn.Linear.out_features = 1",
+        "System.optimizer = @torch.optim.AdamW", "System.criterion = @torch.nn.MSELoss()",
+        "System.adapters = {'train': {'metrics': @MetricsAdapter()}}",
+        "MetricsAdapter.pred_transforms = [@torch.sigmoid]",
+    ])
+    system = gin.get_configurable("ginlight.System")()
+    restored = pickle.loads(pickle.dumps(system))
+    assert restored.optimizer is gin.get_configurable("torch.optim.AdamW")
+    assert torch.equal(restored.model.weight, system.model.weight)
+
+
+def test_torch_save_of_a_built_model_loads_without_ginlight(tmp_path):
+    config.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
+    torch.save(gin.get_configurable("torch.nn.Linear")(), tmp_path / "layer.pt")
+    code = f"import torch; print(type(torch.load({str(tmp_path / 'layer.pt')!r}, weights_only=False)).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "Linear"
+
+
+def test_a_registered_dataset_crosses_to_spawned_dataloader_workers():
+    config.parse(bindings=[])
+    dataset = gin.get_configurable("torch.utils.data.TensorDataset")(torch.arange(8.0))
+    loader = DataLoader(dataset, batch_size=4, num_workers=2, multiprocessing_context="spawn")
+    assert torch.cat([batch for (batch,) in loader]).tolist() == list(range(8))
+
+
+def test_registration_prints_no_warnings():
+    code = "import warnings; warnings.simplefilter('always'); import ginlight; ginlight.register_all()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_import_ginlight_loads_neither_torch_nor_lightning():
+    code = "import sys, ginlight; print('torch' in sys.modules, 'lightning' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
