@@ -125,8 +125,10 @@ class StopOnNonFiniteLoss(Callback):
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
+        if (trainer.global_step - 1) % trainer.log_every_n_steps:
+            return  # callback_metrics gathers every logged value: only read it on logging steps
         loss = trainer.callback_metrics.get("train/loss_step")
-        if loss is not None and (trainer.global_step - 1) % trainer.log_every_n_steps == 0:
+        if loss is not None:
             value = float(loss)
             if not math.isfinite(value):
                 raise FloatingPointError(
