@@ -1,0 +1,127 @@
+"""The System through whole runs: schedules, logged values, stages from checkpoints, predictions."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import gin
+import pytest
+import torch
+import torchmetrics
+from conftest import CONFIGS, SHORT, bindings, ginlight_train, read_record, run_dirs
+from torch.utils.data import DataLoader
+
+import ginlight
+from ginlight.data import digits
+
+
+@gin.configurable
+def cross_entropy_and_l1(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A criterion returning named losses, the way multi-term objectives do."""
+    ce = torch.nn.functional.cross_entropy(pred, target)
+    l1 = pred.abs().mean() * 1e-3
+    return {"total": ce + l1, "ce": ce, "l1": l1}
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    """Three epochs with validation over the whole val split and a cosine schedule."""
+    root = tmp_path_factory.mktemp("runs")
+    return ginlight.train(
+        [CONFIGS / "classifier.gin"],
+        ["MAX_EPOCHS=3", "Trainer.limit_train_batches=5", "Trainer.enable_progress_bar=False"],
+        root_dir=root,
+    )
+
+
+def test_fit_with_validation_and_a_scheduler_runs_every_epoch(classifier_run):
+    assert classifier_run.status == "completed"
+    last = torch.load(classifier_run.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2
+    assert last["lr_schedulers"][0]["last_epoch"] == 3  # stepped once per epoch
+    assert last["optimizer_states"][0]["param_groups"][0]["lr"] < 3e-3
+
+
+def test_epoch_metrics_equal_compute_over_all_samples(classifier_run):
+    """The logged val/accuracy and val/loss are over the 269 samples, not means of batch values."""
+    system = ginlight.load_system(classifier_run.run_dir / "checkpoints" / "last.ckpt").eval()
+    val = digits(split="val")
+    images, labels = val.tensors
+    with torch.no_grad():
+        logits = torch.cat([system.model(x) for (x, _) in DataLoader(val, batch_size=32)])
+    accuracy = torchmetrics.functional.accuracy(logits, labels, task="multiclass", num_classes=10)
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    assert len(val) % 32 != 0  # a partial last batch: a mean of batch means would differ
+    assert classifier_run.metrics["val/accuracy"] == pytest.approx(accuracy.item(), abs=1e-6)
+    assert classifier_run.metrics["val/loss"] == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_a_dict_of_losses_logs_each_one(tmp_path):
+    result = ginlight.train(
+        [CONFIGS / "classifier.gin"],
+        ["MAX_EPOCHS=1", "System.criterion = @cross_entropy_and_l1", *SHORT],
+        root_dir=tmp_path,
+    )
+    metrics = result.metrics
+    assert {"train/loss", "train/loss/ce", "train/loss/l1", "val/loss", "val/loss/ce"} <= set(metrics)
+    assert metrics["train/loss"] == pytest.approx(metrics["train/loss/ce"] + metrics["train/loss/l1"], rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def dict_batch_checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    result = ginlight_train(f"--gin_file={CONFIGS / 'dict_batch.gin'}", f"--root_dir={root}",
+                            *bindings("MAX_EPOCHS=1", *SHORT))
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(root)
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize("stage, metric", [("validate", "val/accuracy"), ("test", "test/accuracy")])
+def test_validate_and_test_run_on_their_own_from_a_checkpoint(stage, metric, dict_batch_checkpoint, tmp_path):
+    result = ginlight_train(f"--gin_file={CONFIGS / 'dict_batch.gin'}", f"--stage={stage}",
+                            f"--ckpt_path={dict_batch_checkpoint}", f"--root_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    record = read_record(run_dir)
+    assert record["status"] == "completed"
+    assert 0.1 < record["metrics"][metric] <= 1.0
+
+
+def test_predict_from_a_checkpoint_writes_one_row_per_sample(dict_batch_checkpoint, tmp_path):
+    # The checkpoint's own config limited predict batches; all of them this time.
+    result = ginlight_train(f"--gin_file={CONFIGS / 'dict_batch.gin'}", "--stage=predict",
+                            f"--ckpt_path={dict_batch_checkpoint}", f"--root_dir={tmp_path}",
+                            "--gin_bindings=Trainer.limit_predict_batches=1.0")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    with open(run_dir / "predictions" / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    test_ids = digits(split="test", as_dict=True).tensors["id"].tolist()
+    assert sorted(int(row["identifier"]) for row in rows) == sorted(test_ids)
+    assert {int(row["prediction"]) for row in rows} <= set(range(10))
+
+
+def test_prediction_writer_can_write_one_file_per_sample(dict_batch_checkpoint, tmp_path):
+    result = ginlight_train(
+        f"--gin_file={CONFIGS / 'dict_batch.gin'}", "--stage=predict", f"--ckpt_path={dict_batch_checkpoint}",
+        f"--root_dir={tmp_path}", "--gin_bindings=ginlight.callbacks.PredictionWriter.format = 'files'",
+        "--gin_bindings=Trainer.limit_predict_batches=1",
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    files = sorted((run_dir / "predictions").glob("*.pt"))
+    assert len(files) == 32
+    assert torch.load(files[0], weights_only=True).shape == ()
+
+
+def test_regression_logs_its_named_metrics(tmp_path):
+    result = ginlight.train([CONFIGS / "regression.gin"], ["MAX_EPOCHS=2", *SHORT], root_dir=tmp_path)
+    assert {"train/loss", "val/loss", "val/mae", "val/r2"} <= set(result.metrics)
+
+
+def test_the_classifier_reaches_95_percent_with_its_own_settings(tmp_path):
+    result = ginlight.train([CONFIGS / "classifier.gin"], ["Trainer.enable_progress_bar=False"], root_dir=tmp_path)
+    assert result.metrics["val/accuracy"] >= 0.95
+    assert json.loads((result.run_dir / "run.json").read_text())["status"] == "completed"
