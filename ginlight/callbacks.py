@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import gin
 import torch
@@ -102,17 +102,17 @@ class ConfigInCheckpoint(Callback):
     So a checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
 
     Args:
-        operative_config: returns the operative config as of now; gin only records
-            a configurable once it is called, and the optimizer is built late.
+        operative_config: the run's ``operative_config.gin``, read at each save: the
+            process that saves (a ddp_spawn rank) may not be the one that wrote it.
     """
 
-    def __init__(self, operative_config: Callable[[], str]):
-        self.operative_config = operative_config
+    def __init__(self, operative_config: Path):
+        self.operative_config = Path(operative_config)
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
         from ginlight import __version__
 
-        checkpoint["ginlight"] = {"operative_config": self.operative_config(), "version": __version__}
+        checkpoint["ginlight"] = {"operative_config": self.operative_config.read_text(), "version": __version__}
 
 
 @gin.configurable(module="ginlight.callbacks")

@@ -28,7 +28,17 @@ __all__ = ["registered", "register_all"]
 
 
 class _Namespace(types.SimpleNamespace):
-    """A node of :data:`registered`; one per module path segment."""
+    """A node of :data:`registered`; one per module path segment.
+
+    Unpickling in a fresh process (a spawned worker) looks a wrapper up here before
+    anything has registered it: a miss registers everything, then looks again.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or _done:
+            raise AttributeError(name)
+        register_all()
+        return getattr(self, name)
 
 
 #: Every wrapper registered here, reachable by its gin name.

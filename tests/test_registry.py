@@ -94,6 +94,14 @@ def test_wrappers_and_what_holds_them_pickle():
     assert torch.equal(restored.model.weight, system.model.weight)
 
 
+def test_wrappers_unpickle_in_a_fresh_process():
+    """What ddp_spawn ranks and spawned workers do: nothing is registered there yet."""
+    payload = pickle.dumps([gin.get_configurable("torch.optim.AdamW"), gin.get_configurable("torch.sigmoid")])
+    code = "import pickle, sys; print([w.__name__ for w in pickle.loads(sys.stdin.buffer.read())])"
+    result = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, check=True)
+    assert result.stdout.decode().strip() == "['AdamW', 'sigmoid']"
+
+
 def test_torch_save_of_a_built_model_loads_without_ginlight(tmp_path):
     config.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
     torch.save(gin.get_configurable("torch.nn.Linear")(), tmp_path / "layer.pt")
