@@ -28,8 +28,8 @@ LOG = "train.log"
 CHECKPOINTS = "checkpoints"
 
 
-def create_run_dir(root: str | os.PathLike, name: str) -> Path:
-    """Creates ``root/name/<timestamp>[-N]``; concurrent callers get distinct folders.
+def create_run_dir(root: str | os.PathLike, name: str, prefix: str = "") -> Path:
+    """Creates ``root/name/<prefix><timestamp>[-N]``; concurrent callers get distinct folders.
 
     ``os.mkdir`` is atomic: of two processes that pick the same timestamp, one
     succeeds and the other moves on to the next suffix.
@@ -38,7 +38,7 @@ def create_run_dir(root: str | os.PathLike, name: str) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for attempt in range(10_000):
-        path = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
+        path = parent / (prefix + (stamp if attempt == 0 else f"{stamp}-{attempt}"))
         try:
             path.mkdir()
             return path
