@@ -245,7 +245,7 @@ def _scalar_parameters(wrapped: Any) -> dict[str, str]:
     for parameter in parameters:
         hint = hints.get(parameter.name)
         kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)] if hint else []
-        if kinds and all(t in _SCALARS for t in kinds):
+        if kinds and all(isinstance(t, type) and t in _SCALARS for t in kinds):  # Callable[[A], B] has a list
             scalar[parameter.name] = _SCALARS[kinds[0]]
         elif type(parameter.default) in _SCALARS and str not in kinds and typing.Any not in kinds:
             scalar[parameter.name] = _SCALARS[type(parameter.default)]
