@@ -63,6 +63,18 @@ def parse(
         gin.parse_config(list(bindings))
     _check_macros()
     _check_value_types()
+    _build_in_written_order()
+
+
+def _build_in_written_order() -> None:
+    """Orders each configurable's bindings by name, as the operative config writes them.
+
+    gin builds referenced arguments in binding order, and building draws random
+    initial weights; so a run and the rerun of its operative config (sorted by gin)
+    must build in the same order to start from the same weights.
+    """
+    for key, params in list(gin.config._CONFIG.items()):
+        gin.config._CONFIG[key] = dict(sorted(params.items()))
 
 
 def _files_of(parsed: gin.config.ParsedConfigFileIncludesAndImports) -> list[str]:
