@@ -149,19 +149,3 @@ def test_explicit_run_dir_is_used_and_never_reused(tmp_path):
                             *bindings("MAX_EPOCHS=1", *SHORT))
     assert second.returncode == 2
     assert "not empty" in second.stderr
-
-
-def test_concurrent_launches_get_distinct_run_directories(tmp_path):
-    import subprocess
-    import sys
-
-    args = [sys.executable, "-m", "ginlight.cli.train", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--root_dir={tmp_path}", *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=1",
-                                                "Trainer.limit_val_batches=1", "Trainer.enable_progress_bar=False")]
-    processes = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for _ in range(3)]
-    errors = [p.communicate(timeout=300)[1] for p in processes]
-    assert [p.returncode for p in processes] == [0, 0, 0], errors
-    dirs = run_dirs(tmp_path)
-    assert len(dirs) == 3
-    assert all(read_record(d)["status"] == "completed" for d in dirs)
