@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import gin
 import torch
@@ -221,22 +222,24 @@ class System(LightningModule):
             raise ConfigError(f"the criterion returned a dict without a 'total' entry (keys: {sorted(loss)}).",
                               hint="Return the loss to optimise under 'total'.")
         for name, value in named.items():
-            key = f"{mode}/loss" if name == "total" else f"{mode}/loss/{name}"
-            slot = key.replace("/", "|")  # ModuleDict keys cannot hold dots; slashes read oddly in state_dict.
-            if slot not in self.losses:
+            # ModuleDict keys cannot hold dots; slashes read oddly in state_dict.
+            slot = f"{mode}|loss" if name == "total" else f"{mode}|loss|{name}"
+            pending = self._pending.get(slot)
+            if pending is None:
                 self.losses[slot] = MeanMetric(nan_strategy="disable").to(value.device)
+                pending = self._pending_updates(slot, self.losses[slot])
             # The batch's mean loss once per sample: a sample-weighted mean, with the batch dimension
             # held updates concatenate along. (MeanMetric's `weight` would say the same, but
             # nan_strategy="disable", which keeps NaNs visible without a host sync, drops it:
             # torchmetrics#3434.)
             value = value.detach()
-            value = value.reshape(1).expand(batch_size) if value.numel() == 1 else value.reshape(-1)
-            self._pending_updates(slot, self.losses[slot])(value)
+            pending(value.reshape(1).expand(batch_size) if value.numel() == 1 else value.reshape(-1))
 
     def _pending_updates(self, key: str, metric: Metric | MetricCollection) -> PendingUpdates:
-        if key not in self._pending:
-            self._pending[key] = PendingUpdates(metric)
-        return self._pending[key]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = PendingUpdates(metric)
+        return pending
 
     def _log_epoch(self, mode: str) -> None:
         for slot, mean in self.losses.items():
@@ -295,18 +298,22 @@ class PendingUpdates:
         self.metric = metric
         wrapped = metric.values() if isinstance(metric, MetricCollection) else [metric]
         self.holds = not any(isinstance(m, WrapperMetric) for m in wrapped)
-        self.held: list[tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]] = []
+        self.held: list[tuple[list[torch.Tensor], dict[str, torch.Tensor]]] = []
+        self.layout: tuple | None = None  # of the held updates' arguments (see _layout)
         self.elements = 0
         self.updated = False  # since the last flush
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
-        if not (self.holds and self.updated and _concatenates(self.held[0] if self.held else None, args, kwargs)):
+        layout = _layout(args, kwargs) if self.holds and self.updated else None
+        if layout is None or (self.held and layout != self.layout):
             self.flush()
             self.metric.update(*args, **kwargs)
             self.updated = True
             return
-        self.held.append((tuple(a.detach() for a in args), {k: v.detach() for k, v in kwargs.items()}))
-        self.elements += sum(t.numel() for t in (*args, *kwargs.values()))
+        self.layout = layout
+        self.held.append(([a.detach() for a in args], {k: v.detach() for k, v in kwargs.items()}))
+        for value in (*args, *kwargs.values()):
+            self.elements += value.numel()
         if self.elements >= PENDING_ELEMENTS:
             self._apply_held()
 
@@ -329,22 +336,15 @@ class PendingUpdates:
 PENDING_ELEMENTS = 2**16
 
 
-def _concatenates(
-    first: tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]] | None, args: tuple, kwargs: dict
-) -> bool:
-    """Whether ``args`` and ``kwargs`` concatenate along dim 0 with the ``first`` held update."""
-    values = (*args, *kwargs.values())
-    if not all(isinstance(v, torch.Tensor) and v.ndim for v in values):
-        return False
-    if first is None:
-        return True
-    first_args, first_kwargs = first
-    if len(first_args) != len(args) or first_kwargs.keys() != kwargs.keys():
-        return False
-    return all(
-        a.shape[1:] == b.shape[1:] and a.dtype == b.dtype and a.device == b.device
-        for a, b in zip((*first_args, *first_kwargs.values()), (*args, *(kwargs[k] for k in first_kwargs)))
-    )
+def _layout(args: tuple, kwargs: dict) -> tuple | None:
+    """What must match for updates to concatenate along dim 0: each argument's position or name, shape
+    past the batch dimension, dtype and device. None when an argument is not a tensor with a batch dimension."""
+    layout = []
+    for name, value in (*enumerate(args), *kwargs.items()):
+        if not isinstance(value, torch.Tensor) or not value.ndim:
+            return None
+        layout.append((name, value.shape[1:], value.dtype, value.device))
+    return tuple(layout)
 
 
 def _check_modes(name: str, value: Mapping[str, Any] | None, allowed: Sequence[str]) -> None:
