@@ -120,7 +120,8 @@ def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
         ("lightning", lambda obj: obj in (_trainer(), _seed_everything())),
         ("lightning.pytorch.callbacks", _subclasses_of(Callback)),
         ("lightning.pytorch.loggers", _subclasses_of(Logger)),
-        ("torch", tensor_function),
+        # torch.compile too: `System.model = @torch.compile()` compiles the model it is given.
+        ("torch", lambda obj: tensor_function(obj) or obj is torch.compile),
     ]
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, run_dirs
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.wrappers import Running
@@ -113,3 +113,17 @@ def test_epoch_metrics_equal_torchmetrics_over_all_samples(tmp_path):
             expected["val/f1score"] = MulticlassF1Score(10, average="macro")(logits, targets).item()
         for key, value in expected.items():
             assert result.metrics[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_torch_compile_through_a_binding(tmp_path):
+    """docs/performance.md: `System.model = @torch.compile()` compiles the model it is given
+    (the `eager` backend here, to keep the test short; the default is inductor)."""
+    result = ginlight_train(
+        f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}",
+        *bindings("System.model = @torch.compile()", "torch.compile.model = @ginlight.models.ConvNet()",
+                  "torch.compile.backend = 'eager'", "MAX_EPOCHS=1", *SHORT),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path)
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert any(key.startswith("model._orig_mod.") for key in state)  # the compiled wrapper's parameters
