@@ -17,6 +17,7 @@ _PUBLIC = {
     "Experiment": "ginlight.experiment",
     "RunResult": "ginlight.experiment",
     "train": "ginlight.experiment",
+    "load_system": "ginlight.checkpoint",
     "ConfigError": "ginlight.errors",
     "RunError": "ginlight.errors",
     "register_all": "ginlight.registry",

@@ -9,25 +9,31 @@ built last, pointed at the run directory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import gin
-from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
+from lightning import Callback, LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import config, rundir
+from ginlight import checkpoint, config, distributed, rundir
 from ginlight.callbacks import ConfigInCheckpoint, PredictionWriter, StopOnNonFiniteLoss
 from ginlight.errors import ConfigError, RunError
 from ginlight.project import add_to_path, import_projects
+from ginlight.reproduce import weights_hash
+from ginlight.replay import GinConfigCarrier
+from ginlight.system import System
+from ginlight.validation import check_system
 
-__all__ = ["Experiment", "RunResult", "train", "STAGES"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "STAGES"]
 
 STAGES = ("fit", "validate", "test", "predict")
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
@@ -35,6 +41,7 @@ STAGES = ("fit", "validate", "test", "predict")
 RUN_DIR_ENV = "GINLIGHT_RUN_DIR"
 SEED_ENV = "GINLIGHT_SEED"
 _EXPERIMENT = "ginlight.Experiment"
+_MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
 
 
 @gin.configurable(module="ginlight")
@@ -101,72 +108,171 @@ def train(
 ) -> RunResult:
     """Runs ``stage`` of the experiment configured by ``gin_files`` then ``bindings``.
 
-    Creates a run directory under ``root_dir/<name>/`` (``name`` defaults to the
-    first gin file's stem) unless ``run_dir`` is given. Raises
-    :class:`ConfigError` for mistakes found before the run starts and
-    :class:`RunError` when it fails; either way nothing is left half-recorded.
+    With ``ckpt_path``, the config stored in that checkpoint comes first (when it
+    has one) and ``gin_files`` and ``bindings`` apply on top, so a ginlight
+    checkpoint needs no gin file. Creates a run directory under
+    ``root_dir/<name>/`` (``name`` defaults to the first gin file's stem, or the
+    checkpoint's run) unless ``run_dir`` is given. Raises :class:`ConfigError` for
+    mistakes found before the run starts and :class:`RunError` when it fails;
+    either way nothing is left half-recorded. A run stopped by SIGINT or SIGTERM
+    saves a checkpoint and returns with status ``interrupted``.
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown stage '{stage}'; the stages are {', '.join(STAGES)}.")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"checkpoint '{ckpt_path}' not found.", hint="Check the --ckpt_path.")
+    with contextlib.ExitStack() as stack:
+        if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
+            gin_files = [stack.enter_context(checkpoint.stored_config_file(ckpt_path)), *gin_files]
+        return _execute(gin_files, bindings, search_paths=search_paths, projects=projects, stage=stage,
+                        ckpt_path=ckpt_path, root_dir=root_dir, run_dir=run_dir, name=name, argv=argv)
+
+
+def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> RunResult:
+    """Continues the training run in ``run_dir``, in that directory, with its operative config.
+
+    Training restarts from ``checkpoints/last.ckpt`` (written at each epoch end
+    and when a run is interrupted), or from the start when the run was stopped
+    before its first checkpoint; ``run.json`` lists each resumption. A completed
+    run is left as it is. Raises :class:`ConfigError` when ``run_dir`` is not a
+    training run.
+    """
+    path = Path(run_dir)
+    if not (path / rundir.RECORD).is_file() or not (path / rundir.OPERATIVE_CONFIG).is_file():
+        raise ConfigError(f"'{path}' is not a run directory (it needs {rundir.RECORD} and {rundir.OPERATIVE_CONFIG}).",
+                          hint="Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>.")
+    record = rundir.RunRecord(path)
+    if record.data.get("stage", "fit") != "fit":
+        raise ConfigError(f"run '{path}' ran --stage={record.data['stage']}; only training runs can be resumed.",
+                          hint="Run the stage again instead.")
+    if record.data.get("status") == "completed":
+        rank_zero_info(f"Run {path} already completed; there is nothing to resume.")
+        return RunResult(path, "completed", record.data.get("metrics", {}), record.data.get("best_checkpoint"))
+    last = path / checkpoint.LAST
+    if last.is_file():
+        checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
+    return _execute([(path / rundir.OPERATIVE_CONFIG).resolve()], (), search_paths=(), projects=(), stage="fit",
+                    ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
+                    name=None, argv=argv, resuming=True)
+
+
+def _execute(
+    gin_files: Sequence[str | os.PathLike],
+    bindings: Sequence[str],
+    *,
+    search_paths: Sequence[str | os.PathLike],
+    projects: Sequence[str],
+    stage: str,
+    ckpt_path: str | None,
+    root_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | None,
+    name: str | None,
+    argv: Sequence[str] | None,
+    resuming: bool = False,
+) -> RunResult:
+    """:func:`train`, or with ``resuming`` :func:`resume`, once the config's files are known."""
+    if not gin_files and not bindings:
+        raise ConfigError("nothing to run: no gin file and no bindings.",
+                          hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
     add_to_path(os.getcwd())
     paths = [os.getcwd(), *import_projects(projects)]
     config.parse(gin_files, bindings, search_paths)
     inherited_dir = os.environ.get(RUN_DIR_ENV)
-    seed = _apply_seed(int(os.environ[SEED_ENV]) if inherited_dir else None)
-    experiment = _build(lambda: gin.get_configurable(_EXPERIMENT)())
+    launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
+    seed = int(os.environ[SEED_ENV]) if inherited_dir else _choose_seed()
+    if launched is not None:
+        seed = distributed.from_rank_zero(seed)
+    _apply_seed(seed)
+    experiment = build_experiment()
+    if isinstance(experiment.system, System) and not inherited_dir:
+        check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None)
+    if launched:  # not rank 0: wait for the directory rank 0 creates
+        inherited_dir = distributed.from_rank_zero(None)
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
         trainer = _build_trainer(experiment, Path(inherited_dir), stage)
         _run_stage(experiment, trainer, stage, ckpt_path)
         return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer))
 
-    path = _create_run_dir(root_dir, run_dir, name or (Path(gin_files[0]).stem if gin_files else "run"))
-    files = [config.resolve(f, search_paths) for f in gin_files]
-    rundir.write_atomic(path / rundir.CONFIG, config.merged_input(files, bindings))
+    if resuming:
+        path = Path(run_dir)
+    else:
+        path = _create_run_dir(root_dir, run_dir, name or (Path(gin_files[0]).stem if gin_files else "run"))
+        files = [config.resolve(f, search_paths) for f in gin_files]
+        try:
+            rundir.write_atomic(path / rundir.CONFIG, config.merged_input(files, bindings))
+        except OSError as exc:  # a full disk, a quota: fail now rather than at the first checkpoint
+            shutil.rmtree(path, ignore_errors=True)
+            raise ConfigError(f"cannot write to the run directory {path}: {exc}.",
+                              hint="Free some space, or pass a --root_dir on another disk.") from None
+    if launched == 0:
+        distributed.from_rank_zero(str(path.resolve()))
     with rundir.console_to_file(path / rundir.LOG):
         try:
             trainer = _build_trainer(experiment, path, stage)
         except ConfigError:
-            shutil.rmtree(path)
+            if not resuming:
+                shutil.rmtree(path)
             raise
         header = f"Operative config of {path}, seed {seed}.\nRerun with: ginlight-train --gin_file={path / rundir.OPERATIVE_CONFIG}"
-        operative = config.operative_config(paths, header)
-        rundir.write_atomic(path / rundir.OPERATIVE_CONFIG, operative)
-        trainer.callbacks.append(ConfigInCheckpoint(operative))
-        _log_config(trainer, operative)
+        if isinstance(experiment.system, System) and experiment.system.optimizer is not None:
+            # Record the optimizer and scheduler in gin's operative config now: under
+            # ddp_spawn they are only ever built in other processes.
+            experiment.system.configure_optimizers()
+        writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG,
+                                       functools.partial(config.operative_config, paths, header))
+        writer.write()
+        carrier = GinConfigCarrier(paths)
+        for loader in getattr(experiment.system, "dataloaders", {}).values():
+            carrier.wrap_workers(loader)
+        trainer.callbacks += [writer, ConfigInCheckpoint(path / rundir.OPERATIVE_CONFIG), carrier]
         record = rundir.RunRecord(path)
-        record.start(list(argv if argv is not None else sys.argv), seed)
+        if resuming:
+            record.resumed(ckpt_path)
+        else:
+            record.start(list(argv if argv is not None else sys.argv), seed)
+            record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()))
         status, error = "failed", None
         try:
             with _environment({RUN_DIR_ENV: str(path.resolve()), SEED_ENV: str(seed)}):
                 _run_stage(experiment, trainer, stage, ckpt_path)
             status = "interrupted" if trainer.interrupted else "completed"
         except (KeyboardInterrupt, SystemExit):
+            # Lightning turns SIGINT and SIGTERM into these once it has saved the
+            # interrupt checkpoint; anything else stopping the run is passed on.
             status = "interrupted"
-            raise
+            if not trainer.interrupted:
+                raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             raise RunError(error) from exc
         finally:
-            operative = config.operative_config(paths, header)
-            rundir.write_atomic(path / rundir.OPERATIVE_CONFIG, operative)
+            writer.write()
             metrics = _final_metrics(trainer)
             best = _best_checkpoint(trainer)
-            record.finish(status, error, metrics=metrics, best_checkpoint=best)
+            record.finish(status, error, metrics=metrics, best_checkpoint=best,
+                          weights_sha256=weights_hash(experiment.system.state_dict()))
     return RunResult(path, status, metrics, best)
 
 
-def _apply_seed(inherited: int | None) -> int:
-    seed = inherited if inherited is not None else config.query(_EXPERIMENT, "seed", default=0)
+def _choose_seed() -> int:
+    """The bound ``Experiment.seed``, or a fresh one when it is None."""
+    seed = config.query(_EXPERIMENT, "seed", default=0)
     if seed is None:
         seed = random.randint(0, 2**31 - 1)
     if not isinstance(seed, int):
         raise ConfigError(f"Experiment.seed must be an int or None, got {seed!r}.")
+    return seed
+
+
+def _apply_seed(seed: int) -> None:
     with gin.unlock_config():
         gin.bind_parameter(f"{_EXPERIMENT}.seed", seed)  # the operative config records the concrete seed
     seed_everything(seed, workers=True, verbose=False)
-    return seed
+
+
+def build_experiment() -> Experiment:
+    """The :class:`Experiment` the parsed config describes; gin's call errors become :class:`ConfigError`."""
+    return _build(lambda: gin.get_configurable(_EXPERIMENT)())
 
 
 def _build(factory):
@@ -205,19 +311,39 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
             default_root_dir=str(run_dir),
             deterministic="warn",
             logger=_default_logger(run_dir),
-            callbacks=[config.call_configurable(
-                "lightning.pytorch.callbacks.ModelCheckpoint",
-                dirpath=str(run_dir / rundir.CHECKPOINTS), save_last=True,
-            )],
+            callbacks=_default_callbacks(run_dir),
         ))
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run_dir / rundir.CHECKPOINTS)
+    trainer.callbacks.append(checkpoint.RandomStateInCheckpoint())
     if experiment.stop_on_nonfinite_loss:
         trainer.callbacks.append(StopOnNonFiniteLoss())
     if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
         trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
     return trainer
+
+
+def _default_callbacks(run_dir: Path) -> list[Any]:
+    """Checkpoints into the run directory, and the learning rates when something logs them.
+
+    ``checkpoints/last.ckpt`` holds the state at the latest epoch end, or where
+    SIGINT or SIGTERM stopped the run: what ``--resume`` continues from. Since
+    Lightning 2.6 a ModelCheckpoint that monitors a metric rewrites its
+    ``last.ckpt`` only when the metric improves, so a second, unmonitored one
+    writes it then (unless the user bound ``ModelCheckpoint.save_last``).
+    """
+    directory = str(run_dir / rundir.CHECKPOINTS)
+    separate_last = (config.query(_MODEL_CHECKPOINT, "monitor") is not None
+                     and not config.is_bound(_MODEL_CHECKPOINT, "save_last"))
+    callbacks = [config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory, save_last=not separate_last,
+                                          save_on_exception=not separate_last)]
+    if separate_last:
+        callbacks.append(ModelCheckpoint(dirpath=directory, filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
+                                         enable_version_counter=False, save_on_exception=True))
+    if config.query("lightning.Trainer", "logger", default=True) not in (False, None):
+        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
+    return callbacks
 
 
 def _default_logger(run_dir: Path) -> Any:
@@ -228,20 +354,56 @@ def _default_logger(run_dir: Path) -> Any:
     )
 
 
-def _log_config(trainer: Trainer, operative: str) -> None:
-    """Puts the operative config and the flattened bindings into TensorBoard."""
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_text("operative_config", "    " + operative.replace("\n", "\n    "))
-            logger.log_hyperparams(_flat_bindings())
+class OperativeConfigWriter(Callback):
+    """Writes ``operative_config.gin`` and puts it into TensorBoard when the stage starts.
+
+    gin records a configurable only once it is called, and Lightning builds the
+    optimizer and scheduler as the stage starts; so the file written when the
+    trainer is built is written again then, and once more when the run ends.
+    """
+
+    def __init__(self, path: Path, render: Callable[[], str]):
+        self.path = path
+        self.render = render
+        self.owner = os.getpid()  # processes spawned later hold only part of the config
+
+    def write(self) -> str:
+        text = self.render() if os.getpid() == self.owner else self.path.read_text()
+        if os.getpid() == self.owner:
+            rundir.write_atomic(self.path, text)
+        return text
+
+    def _on_stage_start(self, trainer: Trainer) -> None:
+        text = self.write()
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_text("operative_config", "    " + text.replace("\n", "\n    "))
+                logger.log_hyperparams(_flat_bindings())
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "validate":  # during fit, on_fit_start has written it
+            self._on_stage_start(trainer)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer)
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer)
 
 
 def _flat_bindings() -> dict[str, Any]:
+    """``{"scope/Name.param": value}``, macros resolved, for TensorBoard's hparams."""
     flat = {}
     for (scope, selector), params in gin.config._OPERATIVE_CONFIG.items():
-        name = gin.config._REGISTRY[selector].name
-        prefix = f"{scope}/{name}" if scope else name
+        configurable = gin.config._REGISTRY[selector]
+        if configurable.wrapped is gin.config.macro:
+            continue  # the bindings that use a macro show its value
+        prefix = f"{scope}/{configurable.name}" if scope else configurable.name
         for param, value in params.items():
+            value = config.resolve_macro(value)
             flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
     return flat
 
@@ -250,6 +412,8 @@ def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: 
     kwargs = dict(experiment.stage_kwargs.get(stage, {}))
     if ckpt_path is not None:
         kwargs["ckpt_path"] = ckpt_path
+        # Tensors and plain data only: a checkpoint cannot run code when it loads.
+        kwargs.setdefault("weights_only", True)
     if experiment.datamodule is not None:
         kwargs["datamodule"] = experiment.datamodule
     getattr(trainer, stage)(experiment.system, **kwargs)

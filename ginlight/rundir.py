@@ -85,6 +85,11 @@ class RunRecord:
         )
         self.save()
 
+    def resumed(self, from_checkpoint: str | None) -> None:
+        """Marks the run running again, adding ``{time, from_checkpoint}`` to its ``resumptions``."""
+        resumptions = [*self.data.get("resumptions", []), {"time": _now(), "from_checkpoint": from_checkpoint}]
+        self.update(status="running", error=None, end_time=None, resumptions=resumptions)
+
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
         self.save()

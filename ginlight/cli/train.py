@@ -20,6 +20,12 @@ flags.DEFINE_string("run_dir", None, "An explicit, new or empty, run directory."
 flags.DEFINE_string("name", None, "The run's name (default: the first gin file's stem).")
 flags.DEFINE_string("stage", "fit", "fit, validate, test or predict.")
 flags.DEFINE_string("ckpt_path", None, "A checkpoint to start the stage from.")
+flags.DEFINE_string("reproduce", None,
+                    "Rerun the run directory RUN with its operative config into a new run directory, then compare "
+                    "final metrics and weights with RUN's; exit 3 if they differ. --gin_file and --gin_bindings "
+                    "apply on top of RUN's config.")
+flags.DEFINE_string("resume", None,
+                    "Continue the interrupted or killed run RUN in its own directory, from checkpoints/last.ckpt.")
 flags.DEFINE_boolean("print_config", False, "Print the merged config and exit.")
 flags.DEFINE_string("list_configurables", None,
                     "List every registered configurable with its parameters and defaults, "
@@ -38,19 +44,53 @@ def main(argv: Sequence[str]) -> int:
             return _list_configurables(FLAGS.list_configurables)
         if FLAGS.print_config:
             return _print_config()
-        from ginlight.experiment import train
+        if FLAGS.reproduce is not None:
+            return _reproduce()
+        from ginlight.experiment import resume, train
 
         common.quiet_duplicate_logs()
-        result = train(
-            FLAGS.gin_file, FLAGS.gin_bindings,
-            search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
-            stage=FLAGS.stage, ckpt_path=FLAGS.ckpt_path,
-            root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir, name=FLAGS.name, argv=sys.argv,
-        )
+        if FLAGS.resume is not None:
+            _refuse_with("resume", ["gin_file", "gin_bindings", "project", "stage", "ckpt_path", "root_dir",
+                                    "run_dir", "name"], "it continues the run in its own directory with its own config")
+            result = resume(FLAGS.resume, argv=sys.argv)
+        else:
+            result = train(
+                FLAGS.gin_file, FLAGS.gin_bindings,
+                search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
+                stage=FLAGS.stage, ckpt_path=FLAGS.ckpt_path,
+                root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir, name=FLAGS.name, argv=sys.argv,
+            )
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
     print(f"{COMMAND}: {result.status}; run directory: {result.run_dir}")
+    if result.status == "interrupted":
+        print(f"Resume it with: {COMMAND} --resume={result.run_dir}")
     return 0 if result.status == "completed" else 1
+
+
+def _reproduce() -> int:
+    """Exit status 0 when the rerun matches, 3 when it does not."""
+    from ginlight.reproduce import reproduce
+
+    _refuse_with("reproduce", ["resume", "stage", "ckpt_path"], "the rerun takes the run's stage and checkpoint")
+    common.quiet_duplicate_logs()
+    comparison = reproduce(
+        FLAGS.reproduce, FLAGS.gin_file, FLAGS.gin_bindings,
+        search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
+        root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir, name=FLAGS.name, argv=sys.argv,
+    )
+    print(comparison.report())
+    return 0 if comparison.match else 3
+
+
+def _refuse_with(flag: str, others: Sequence[str], reason: str) -> None:
+    """A ConfigError when any of ``others`` was given along with ``--flag``."""
+    from ginlight.errors import ConfigError
+
+    given = [f"--{name}" for name in others if FLAGS[name].present]
+    if given:
+        raise ConfigError(f"--{flag} cannot be combined with {', '.join(given)}: {reason}.",
+                          hint=f"Leave out {', '.join(given)}.")
 
 
 def _print_config() -> int:

@@ -1,0 +1,166 @@
+"""Checkpoints that carry their own config: reading it back, and rebuilding a System from it.
+
+Every checkpoint a ginlight run writes holds the run's operative config under
+``checkpoint["ginlight"]`` (:class:`ginlight.callbacks.ConfigInCheckpoint`), so a
+checkpoint alone is enough to rebuild its System. It also holds the random number
+generators' states (:class:`RandomStateInCheckpoint`), so that training resumed
+from an epoch-end checkpoint draws the same shuffles and dropout masks as a run
+that was never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from lightning import Callback, LightningModule
+
+from ginlight import config, rundir
+from ginlight.errors import ConfigError
+
+__all__ = ["load_system", "read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of",
+           "RandomStateInCheckpoint"]
+
+#: The checkpoint a run directory resumes from, relative to the run directory.
+LAST = Path(rundir.CHECKPOINTS) / "last.ckpt"
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Loads a checkpoint onto the CPU with ``weights_only=True``: tensors and plain data only, no code.
+
+    The file is memory-mapped, so reading only its config costs little even for a large model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint '{path}' not found.", hint="Check the path.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError for a bad file
+        raise ConfigError(
+            f"cannot read checkpoint '{path}': {str(exc).splitlines()[0]}",
+            hint="A checkpoint cut short when its process was killed cannot be read: replace it with an earlier "
+                 "one (or, for last.ckpt, delete it to resume from the start).",
+        ) from None
+
+
+def has_stored_config(path: str | os.PathLike) -> bool:
+    """Whether the checkpoint at ``path`` holds a ginlight config."""
+    entry = read_checkpoint(path).get("ginlight")
+    return isinstance(entry, dict) and isinstance(entry.get("operative_config"), str)
+
+
+def stored_config(checkpoint: dict[str, Any], path: str | os.PathLike) -> str:
+    """The operative config stored in ``checkpoint`` (read from ``path``)."""
+    entry = checkpoint.get("ginlight")
+    if not isinstance(entry, dict) or not isinstance(entry.get("operative_config"), str):
+        raise ConfigError(
+            f"checkpoint '{path}' holds no ginlight config; it was not written by a ginlight run.",
+            hint="Pass the config it was trained with: --gin_file=... (or its run's operative_config.gin).",
+        )
+    return entry["operative_config"]
+
+
+def checkpoint_of(path: str | os.PathLike) -> Path:
+    """``path`` if it is a checkpoint file; for a run directory, its best checkpoint, else ``checkpoints/last.ckpt``."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    record = path / rundir.RECORD
+    if not record.is_file():
+        raise ConfigError(f"'{path}' is neither a checkpoint file nor a run directory (it has no {rundir.RECORD}).",
+                          hint="Pass a .ckpt file or a run directory made by ginlight-train.")
+    best = json.loads(record.read_text()).get("best_checkpoint")
+    # Looked up by name: run.json holds the path as the run saw it, which may be relative or moved since.
+    if best and (path / rundir.CHECKPOINTS / Path(best).name).is_file():
+        return path / rundir.CHECKPOINTS / Path(best).name
+    if (path / LAST).is_file():
+        return path / LAST
+    raise ConfigError(f"run directory '{path}' has no checkpoint.",
+                      hint="Only runs that trained (--stage=fit) write checkpoints.")
+
+
+def run_name(checkpoint_path: Path) -> str:
+    """The name of the run that wrote ``checkpoint_path`` when it lies in a run directory, else the file's stem."""
+    folder = checkpoint_path.resolve().parent
+    if folder.name == rundir.CHECKPOINTS and (folder.parent / rundir.RECORD).is_file():
+        return folder.parent.parent.name
+    return checkpoint_path.stem
+
+
+@contextlib.contextmanager
+def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
+    """The config stored in a checkpoint, as a temporary gin file for as long as the block runs.
+
+    The file is named after the checkpoint's run, so a run started from it gets
+    that name. A :class:`ConfigError` located in the file names the checkpoint instead.
+    """
+    checkpoint_path = Path(checkpoint_path)
+    text = stored_config(read_checkpoint(checkpoint_path), checkpoint_path)
+    with tempfile.TemporaryDirectory(prefix="ginlight-config-from-checkpoint-") as folder:
+        path = Path(folder) / f"{run_name(checkpoint_path)}.gin"
+        path.write_text(text)
+        try:
+            yield path
+        except ConfigError as exc:
+            if not (exc.location or "").startswith(str(path)):
+                raise
+            location = exc.location.replace(str(path), f"the config stored in {checkpoint_path}", 1)
+            raise ConfigError(exc.message, location, exc.hint) from None
+
+
+def load_system(path: str | os.PathLike) -> LightningModule:
+    """Rebuilds the System saved in a checkpoint, with its weights, from the checkpoint alone.
+
+    ``path`` is a ``.ckpt`` file written by a ginlight run, or a run directory
+    (its best checkpoint when ``ModelCheckpoint.monitor`` was bound, else
+    ``checkpoints/last.ckpt``). The config stored in the checkpoint is parsed, so
+    the modules it imports must be importable; no ``.gin`` file is read. Like
+    Lightning's ``load_from_checkpoint``, the System is returned on the CPU in
+    training mode: call ``.eval()`` for inference.
+    """
+    from ginlight.experiment import build_experiment
+
+    checkpoint_path = checkpoint_of(path)
+    checkpoint = read_checkpoint(checkpoint_path)
+    with stored_config_file(checkpoint_path) as gin_file:
+        config.parse([gin_file])
+        system = build_experiment().system
+    system.on_load_checkpoint(checkpoint)
+    system.load_state_dict(checkpoint["state_dict"])
+    return system
+
+
+class RandomStateInCheckpoint(Callback):
+    """Saves the random number generators' states in each checkpoint and restores them on resume.
+
+    Lightning restores weights, optimizer, schedulers and loop counters, but not
+    the generators, and an unseeded ``DataLoader(shuffle=True)`` draws each
+    epoch's order from torch's global one. Stored as tensors and plain Python
+    values so the checkpoint still loads with ``weights_only=True``.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        version, python_state, gauss = random.getstate()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "numpy": [kind, keys.tolist(), position, has_gauss, cached],
+            "python": [version, list(python_state), gauss],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        kind, keys, position, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
+        version, python_state, gauss = state["python"]
+        random.setstate((version, tuple(python_state), gauss))

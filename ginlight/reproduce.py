@@ -1,0 +1,172 @@
+"""Reruns a run and checks that it came out the same: final metrics and a hash of the final weights.
+
+A reproduction compares, value by value and exactly (no tolerance: on the same
+machine and versions, a ginlight run on the CPU is bit-identical when rerun), what
+each run recorded in ``run.json`` when it ended:
+
+- every final metric (what ``trainer.callback_metrics`` held at the end);
+- ``weights_sha256``, the :func:`weights_hash` of the System's ``state_dict`` at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from ginlight import rundir
+from ginlight.errors import ConfigError, RunError
+
+__all__ = ["weights_hash", "compare", "reproduce", "Comparison", "REPORT"]
+
+#: The file a reproduction writes into the rerun's directory.
+REPORT = "reproduction.json"
+WEIGHTS = "weights sha256"
+
+
+def weights_hash(state_dict: Mapping[str, Any]) -> str:
+    """The SHA-256 of a ``state_dict``, as hex.
+
+    Entries are taken in sorted key order; each contributes its key, then for a
+    tensor its dtype, its shape and its elements' raw bytes in row-major order
+    (for anything else, its ``repr``). Equal hashes mean bit-identical weights.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        digest.update(key.encode() + b"\0")
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}\0".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            digest.update(repr(value).encode() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass
+class Row:
+    """One compared value, as the original run and the rerun recorded it (None: not recorded)."""
+
+    name: str
+    original: Any
+    rerun: Any
+
+    @property
+    def match(self) -> bool:
+        if isinstance(self.original, float) and isinstance(self.rerun, float):
+            return self.original == self.rerun or (math.isnan(self.original) and math.isnan(self.rerun))
+        return self.original == self.rerun
+
+
+@dataclass
+class Comparison:
+    """The values of two runs side by side."""
+
+    original: Path
+    rerun: Path
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def match(self) -> bool:
+        """Whether every value is equal."""
+        return all(row.match for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "original": str(self.original),
+            "rerun": str(self.rerun),
+            "match": self.match,
+            "values": [{"name": r.name, "original": r.original, "rerun": r.rerun, "match": r.match} for r in self.rows],
+        }
+
+    def report(self) -> str:
+        """The comparison as a short table for a terminal."""
+        cells = [("value", "original", "rerun", "")]
+        for row in self.rows:
+            cells.append((row.name, _show(row.name, row.original), _show(row.name, row.rerun),
+                          "match" if row.match else "DIFFERS"))
+        widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
+        lines = [f"Reproduction of {self.original} by {self.rerun}:"]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)) + "  " + cell[3] for cell in cells]
+        differing = [row.name for row in self.rows if not row.match]
+        if differing:
+            lines.append(f"NOT reproduced: {len(differing)} of {len(self.rows)} values differ ({', '.join(differing)}).")
+        else:
+            lines.append(f"Reproduced exactly: all {len(self.rows)} values match.")
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _show(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name == WEIGHTS:
+        return value[:16]  # enough digits to tell hashes apart; reproduction.json has them all
+    return repr(value)
+
+
+def compare(original: str | os.PathLike, rerun: str | os.PathLike) -> Comparison:
+    """Compares two finished runs: each final metric of either, then the weights hash."""
+    original, rerun = Path(original), Path(rerun)
+    records = [_record(original), _record(rerun)]
+    metrics = [record.get("metrics") or {} for record in records]
+    rows = [Row(name, metrics[0].get(name), metrics[1].get(name)) for name in sorted({*metrics[0], *metrics[1]})]
+    rows.append(Row(WEIGHTS, records[0].get("weights_sha256"), records[1].get("weights_sha256")))
+    return Comparison(original, rerun, rows)
+
+
+def _record(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / rundir.RECORD
+    if not path.is_file() or not (run_dir / rundir.OPERATIVE_CONFIG).is_file():
+        raise ConfigError(f"'{run_dir}' is not a run directory (it needs {rundir.RECORD} and {rundir.OPERATIVE_CONFIG}).",
+                          hint="Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>.")
+    return json.loads(path.read_text())
+
+
+def reproduce(
+    run: str | os.PathLike,
+    gin_files: Sequence[str | os.PathLike] = (),
+    bindings: Sequence[str] = (),
+    *,
+    search_paths: Sequence[str | os.PathLike] = (".",),
+    projects: Sequence[str] = (),
+    root_dir: str | os.PathLike = "runs",
+    run_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    argv: Sequence[str] | None = None,
+) -> Comparison:
+    """Reruns the completed run ``run`` into a new run directory and compares the two.
+
+    The rerun uses ``run``'s operative config, its stage and checkpoint, then
+    ``gin_files`` and ``bindings`` on top (which is how a deliberate change is
+    checked to matter). It goes to ``root_dir/<run's name>/`` unless ``run_dir``
+    or ``name`` say otherwise. The comparison is written to ``reproduction.json``
+    in the new directory and returned. Raises :class:`RunError` when the rerun
+    does not complete.
+    """
+    from ginlight.experiment import RUN_DIR_ENV, train
+
+    original = Path(run)
+    record = _record(original)
+    if record.get("status") != "completed":
+        raise ConfigError(f"run '{original}' is {record.get('status')}; only a completed run can be reproduced.",
+                          hint=f"Finish it first: ginlight-train --resume={original}")
+    result = train(
+        [(original / rundir.OPERATIVE_CONFIG).resolve(), *gin_files], bindings,
+        search_paths=search_paths, projects=projects,
+        stage=record.get("stage", "fit"), ckpt_path=record.get("ckpt_path"),
+        root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv,
+    )
+    if os.environ.get(RUN_DIR_ENV):  # a DDP rank other than 0: rank 0 compares
+        return Comparison(original, result.run_dir)
+    if result.status != "completed":
+        raise RunError(f"the rerun in {result.run_dir} was {result.status}; there is nothing to compare.")
+    comparison = compare(original, result.run_dir)
+    rundir.write_atomic(result.run_dir / REPORT, json.dumps(comparison.to_dict(), indent=2) + "\n")
+    return comparison
