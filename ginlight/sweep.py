@@ -556,20 +556,21 @@ class _Sweep:
         if outcome.status == "interrupted":
             self.retry(self.study, copy.deepcopy(self._frozen(trial.number)))
             raise _Requeued(name)
-        error = outcome.error
-        if outcome.status == "completed" and self.objective not in outcome.metrics:
+        error, value = outcome.error, outcome.metrics.get(self.objective)
+        unknown_objective = outcome.status == "completed" and value is None
+        if unknown_objective:
             error = (f"the run has no final metric '{self.objective}'; it has "
                      f"{', '.join(sorted(outcome.metrics)) or 'none'}.")
-        elif outcome.status == "completed" and not math.isfinite(outcome.metrics[self.objective]):
-            error = f"the objective {self.objective} is {outcome.metrics[self.objective]}."
-        for key, value in dict(metrics=outcome.metrics, error=error, duration_s=round(outcome.duration_s, 2),
-                               operative_config=outcome.operative_config).items():
-            trial.set_user_attr(key, value)
-        if outcome.status == "completed" and self.objective not in outcome.metrics:
-            raise ConfigError(f"{name} {error}", hint="Pass --objective with one of the run's metrics.")
+        elif outcome.status == "completed" and not math.isfinite(value):
+            error = f"the objective {self.objective} is {value}."
+        for key, attr in dict(metrics=outcome.metrics, error=error, duration_s=round(outcome.duration_s, 2),
+                              operative_config=outcome.operative_config).items():
+            trial.set_user_attr(key, attr)
+        if unknown_objective:  # every trial would miss it: stop the sweep
+            raise ConfigError(f"{name}: {error}", hint="Pass --objective with one of the run's metrics.")
         if error is not None:
             raise TrialFailed(error)
-        return outcome.metrics[self.objective]
+        return value
 
     def _surplus(self, number: int) -> bool:
         """Whether another worker took the last slot between this worker's look and the trial's creation.
@@ -611,8 +612,8 @@ class _Sweep:
             status, error = "interrupted", None
         else:
             status = "failed"
-            error = (f"killed by {signal.Signals(-code).name}" if code < 0 else
-                     record.get("error") or _error_in_log(log) or f"exit status {code}")
+            error = (f"killed by {signal.Signals(-code).name}{' (out of memory?)' if code == -signal.SIGKILL else ''}"
+                     if code < 0 else record.get("error") or _error_in_log(log) or f"exit status {code}")
         return _Outcome(status, record.get("metrics", {}), error, time.monotonic() - start,
                         operative.read_text() if operative.is_file() else None)
 

@@ -142,12 +142,14 @@ def test_definitions_that_cannot_run_fail_before_any_trial(tmp_path):
 
 
 def test_a_misspelt_binding_fails_before_any_trial(tmp_path):
-    result = run(module_command(tmp_path, "--sweep=BATCH_SIZE=[8, 16]",
-                                "--sweep=torch.optim.AdamW.learning_rate=[1e-3, 1e-2]",
-                                "--sweep=NOT_A_MACRO=[1, 2]"), cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert "'torch.optim.AdamW' has no parameter 'learning_rate'" in result.stderr
-    assert "error: --sweep:" in result.stderr and "Its parameters are: params, lr," in result.stderr
+    def sweep(*lines: str):
+        run_sweep([CLASSIFIER], TINY, load_search_space(lines), root_dir=tmp_path)
+
+    with pytest.raises(ConfigError, match="'torch.optim.AdamW' has no parameter 'learning_rate'") as error:
+        sweep("BATCH_SIZE = [8, 16]", "torch.optim.AdamW.learning_rate = [1e-3, 1e-2]")
+    assert error.value.location == "--sweep" and "Its parameters are: params, lr," in error.value.hint
+    with pytest.raises(ConfigError, match="macro 'NOT_A_MACRO' is not defined by the config"):
+        sweep("NOT_A_MACRO = [1, 2]")
     assert not (tmp_path / "classifier").exists()  # no sweep directory, no trial
 
 
@@ -180,7 +182,7 @@ def test_grid_sweep_on_two_workers_records_every_trial_and_reruns_the_best(tmp_p
         assert row["run_dir"] == str(folder / f"trial-{int(row['trial']):03d}")
         if row["torch.optim.AdamW.lr"] == "-1.0":  # the failing trials are recorded, the sweep goes on
             assert row["status"] == "failed" and "Invalid learning rate" in row["error"]
-            assert record(Path(row["run_dir"]))["status"] == "failed"
+            assert "Invalid learning rate" in (folder / "logs" / f"{Path(row['run_dir']).name}.log").read_text()
         else:
             assert row["status"] == "completed" and row["error"] == ""
             metrics = record(Path(row["run_dir"]))["metrics"]
@@ -213,26 +215,57 @@ def test_grid_sweep_on_two_workers_records_every_trial_and_reruns_the_best(tmp_p
     assert record(rerun_dir)["metrics"]["val/loss"] == pytest.approx(float(best["val/loss"]), rel=1e-4)
 
 
-@pytest.mark.parametrize("mode", ["random", "tpe"])
-def test_random_and_tpe_search_sample_distributions(tmp_path, mode):
+def test_an_objective_the_runs_do_not_log_stops_the_sweep(tmp_path):
     root = tmp_path / "runs"
-    result = run(module_command(
-        root, f"--mode={mode}", "--trials=3", "--workers=3",
-        "--sweep=torch.optim.AdamW.lr=loguniform(1e-4, 1e-2)", "--sweep=BATCH_SIZE=int(4, 32)",
-        "--sweep=ginlight.models.ConvNet.channels=choice((4, 8), (8, 16))"), cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(module_command(root, "--sweep=BATCH_SIZE=[8, 16]", "--objective=val/acc", "--direction=max"),
+                 cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "trial-000: the run has no final metric 'val/acc'; it has " in result.stderr
+    assert "val/accuracy" in result.stderr and "Pass --objective" in result.stderr
     folder = sweep_dir(root)
-    rows = read_csv(folder / "sweep.csv")
-    assert len(rows) == 3 and len(list(folder.glob("trial-*"))) == 3
+    assert [p.name for p in folder.glob("trial-*")] == ["trial-000"]  # no other trial started
+    (row,) = read_csv(folder / "sweep.csv")
+    assert row["status"] == "failed" and "no final metric 'val/acc'" in row["error"]
+
+
+SPACE_FILE = """# learning rate and width
+torch.optim.AdamW.lr = loguniform(1e-4, 1e-2)
+BATCH_SIZE = int(4, 32)
+ginlight.models.ConvNet.channels = choice((4, 8), (8, 16))
+"""
+
+
+def check_sampled_trials(rows: list[dict[str, str]], objective: str) -> None:
+    """Three completed trials whose sampled values are in range and reached their runs."""
+    assert len(rows) == 3
     for row in rows:
         assert row["status"] == "completed"
         lr, batch_size = float(row["torch.optim.AdamW.lr"]), int(row["BATCH_SIZE"])
         assert 1e-4 <= lr <= 1e-2 and 4 <= batch_size <= 32
         assert row["ginlight.models.ConvNet.channels"] in ("(4, 8)", "(8, 16)")
         operative = (Path(row["run_dir"]) / "operative_config.gin").read_text()
-        assert f"BATCH_SIZE = {batch_size}\n" in operative  # the sampled values reached the run
+        assert f"BATCH_SIZE = {batch_size}\n" in operative
         assert f"channels = {row['ginlight.models.ConvNet.channels']}\n" in operative
-        assert float(row["objective"]) == record(Path(row["run_dir"]))["metrics"]["val/loss"]
+        assert float(row["objective"]) == record(Path(row["run_dir"]))["metrics"][objective]
+
+
+def test_tpe_search_samples_the_distributions_of_a_sweep_file(tmp_path):
+    (tmp_path / "space.txt").write_text(SPACE_FILE)
+    root = tmp_path / "runs"
+    result = run(module_command(root, "--mode=tpe", "--trials=3", "--workers=3", "--sweep_file=space.txt",
+                                "--objective=val/accuracy", "--direction=max"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = sweep_dir(root)
+    assert len(list(folder.glob("trial-*"))) == 3
+    check_sampled_trials(read_csv(folder / "sweep.csv"), "val/accuracy")
+
+
+def test_random_search_from_python(tmp_path):
+    space = load_search_space(SPACE_FILE.splitlines()[1:])
+    result = run_sweep([CLASSIFIER], TINY, space, mode="random", trials=3, workers=3, root_dir=tmp_path / "runs")
+    assert result.sweep_dir == sweep_dir(tmp_path / "runs") and result.count("completed") == 3
+    assert result.best.objective == min(row.objective for row in result.rows)  # val/loss, minimized
+    check_sampled_trials(read_csv(result.sweep_dir / "sweep.csv"), "val/loss")
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -248,7 +281,7 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_a_killed_sweep_continues_and_reruns_the_trial_that_was_running(tmp_path):
     root = tmp_path / "runs"
-    command = module_command(root, "--sweep=BATCH_SIZE=[8, 16, 24]")
+    command = module_command(root, "--sweep=BATCH_SIZE=[8, 16]")
     sweep = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     try:
@@ -269,11 +302,10 @@ def test_a_killed_sweep_continues_and_reruns_the_trial_that_was_running(tmp_path
     assert sweep_dir(root) == folder
     assert record(folder / "trial-000") == first  # finished trials are kept, not rerun
     rows = read_csv(folder / "sweep.csv")
-    assert [(row["trial"], row["status"]) for row in rows] == [("0", "completed"), ("2", "completed"),
-                                                               ("3", "completed")]
-    assert sorted(int(row["BATCH_SIZE"]) for row in rows) == [8, 16, 24]
+    assert [(row["trial"], row["status"]) for row in rows] == [("0", "completed"), ("2", "completed")]
+    assert sorted(int(row["BATCH_SIZE"]) for row in rows) == [8, 16]
     # The trial that was running reran under a new number, with the same value.
-    assert [arg for arg in record(folder / "trial-003")["argv"] if "BATCH_SIZE" in arg] == \
+    assert [arg for arg in record(folder / "trial-002")["argv"] if "BATCH_SIZE" in arg] == \
         [arg for arg in lost["argv"] if "BATCH_SIZE" in arg]
 
 
