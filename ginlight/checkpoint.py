@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -42,7 +43,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"checkpoint '{path}' not found.", hint="Check the path.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError for a bad file
+    except pickle.UnpicklingError:
+        raise ConfigError(
+            f"cannot read checkpoint '{path}' with weights_only=True: it holds objects other than tensors and "
+            "plain data.",
+            hint="Unpickling those could run code. Load it yourself with torch.load(weights_only=False) only if "
+                 "you trust where it came from.",
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
         raise ConfigError(
             f"cannot read checkpoint '{path}': {str(exc).splitlines()[0]}",
             hint="A checkpoint cut short when its process was killed cannot be read: replace it with an earlier "
@@ -52,19 +60,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def has_stored_config(path: str | os.PathLike) -> bool:
     """Whether the checkpoint at ``path`` holds a ginlight config."""
-    entry = read_checkpoint(path).get("ginlight")
-    return isinstance(entry, dict) and isinstance(entry.get("operative_config"), str)
+    return _stored_config(read_checkpoint(path)) is not None
 
 
-def stored_config(checkpoint: dict[str, Any], path: str | os.PathLike) -> str:
-    """The operative config stored in ``checkpoint`` (read from ``path``)."""
+def _stored_config(checkpoint: dict[str, Any]) -> str | None:
     entry = checkpoint.get("ginlight")
-    if not isinstance(entry, dict) or not isinstance(entry.get("operative_config"), str):
-        raise ConfigError(
-            f"checkpoint '{path}' holds no ginlight config; it was not written by a ginlight run.",
-            hint="Pass the config it was trained with: --gin_file=... (or its run's operative_config.gin).",
-        )
-    return entry["operative_config"]
+    text = entry.get("operative_config") if isinstance(entry, dict) else None
+    return text if isinstance(text, str) else None
 
 
 def checkpoint_of(path: str | os.PathLike) -> Path:
@@ -102,7 +104,12 @@ def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
     that name. A :class:`ConfigError` located in the file names the checkpoint instead.
     """
     checkpoint_path = Path(checkpoint_path)
-    text = stored_config(read_checkpoint(checkpoint_path), checkpoint_path)
+    text = _stored_config(read_checkpoint(checkpoint_path))
+    if text is None:
+        raise ConfigError(
+            f"checkpoint '{checkpoint_path}' holds no ginlight config; it was not written by a ginlight run.",
+            hint="Pass the config it was trained with: --gin_file=... (or its run's operative_config.gin).",
+        )
     with tempfile.TemporaryDirectory(prefix="ginlight-config-from-checkpoint-") as folder:
         path = Path(folder) / f"{run_name(checkpoint_path)}.gin"
         path.write_text(text)
