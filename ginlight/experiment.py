@@ -331,13 +331,20 @@ def _default_callbacks(run_dir: Path) -> list[Any]:
     SIGINT or SIGTERM stopped the run: what ``--resume`` continues from. Since
     Lightning 2.6 a ModelCheckpoint that monitors a metric rewrites its
     ``last.ckpt`` only when the metric improves, so a second, unmonitored one
-    writes it then (unless the user bound ``ModelCheckpoint.save_last``).
+    writes it then (unless the user bound ``ModelCheckpoint.save_last``). One that
+    monitors nothing keeps the latest epoch as its one checkpoint, so it is named
+    ``last.ckpt`` and written once per epoch end (unless the user bound its
+    ``filename``, ``save_top_k`` or ``save_last``).
     """
     directory = str(run_dir / rundir.CHECKPOINTS)
-    separate_last = (config.query(_MODEL_CHECKPOINT, "monitor") is not None
-                     and not config.is_bound(_MODEL_CHECKPOINT, "save_last"))
-    callbacks = [config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory, save_last=not separate_last,
-                                          save_on_exception=not separate_last)]
+    monitored = config.query(_MODEL_CHECKPOINT, "monitor") is not None
+    separate_last = monitored and not config.is_bound(_MODEL_CHECKPOINT, "save_last")
+    if monitored or any(config.is_bound(_MODEL_CHECKPOINT, p) for p in ("filename", "save_top_k", "save_last")):
+        settings = {"save_last": not separate_last, "save_on_exception": not separate_last}
+    else:
+        settings = {"filename": ModelCheckpoint.CHECKPOINT_NAME_LAST, "enable_version_counter": False,
+                    "save_on_exception": True}
+    callbacks = [config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory, **settings)]
     if separate_last:
         callbacks.append(ModelCheckpoint(dirpath=directory, filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
                                          enable_version_counter=False, save_on_exception=True))

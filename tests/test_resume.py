@@ -46,6 +46,26 @@ class Hold(torch.nn.Module):
                 while marker.exists():
                     time.sleep(0.02)
         return self.module(x)
+
+
+@gin.configurable
+class LastCheckpointProbe(torch.nn.Module):
+    # The global step held by the run's checkpoints/last.ckpt at each epoch's first training step.
+    seen = []
+
+    def __init__(self, module, batches_per_epoch):
+        super().__init__()
+        self.module = module
+        self.batches_per_epoch = batches_per_epoch
+        self.steps = 0
+
+    def forward(self, x):
+        if self.training:
+            if self.steps % self.batches_per_epoch == 0:
+                last = Path(os.environ["GINLIGHT_RUN_DIR"]) / "checkpoints" / "last.ckpt"
+                self.seen.append(torch.load(last, weights_only=True)["global_step"] if last.exists() else None)
+            self.steps += 1
+        return self.module(x)
 '''
 HOLD_CONFIG = """
 System.model = @holdmod.Hold()
@@ -141,6 +161,18 @@ def test_a_signal_saves_a_checkpoint_and_leaves_the_run_interrupted_and_resumabl
     assert result.status == "completed"
     assert _last_checkpoint(run_dir)["global_step"] == 3 * BATCHES_PER_EPOCH
     assert len(read_record(run_dir)["resumptions"]) == 1
+
+
+@pytest.mark.parametrize("monitor", ["'val/accuracy'", "None"], ids=["monitored", "unmonitored"])
+def test_last_checkpoint_holds_every_epoch_end(monitor, project, tmp_path):
+    """What a killed run resumes from, whether or not ModelCheckpoint watches a metric."""
+    probe = [f"System.model = @holdmod.LastCheckpointProbe()",
+             "holdmod.LastCheckpointProbe.module = @ginlight.models.ConvNet()",
+             f"holdmod.LastCheckpointProbe.batches_per_epoch = {BATCHES_PER_EPOCH}",
+             f"ModelCheckpoint.monitor = {monitor}"]
+    ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, *EPOCHS, *probe], projects=[str(project)], root_dir=tmp_path)
+    seen = sys.modules["holdmod"].LastCheckpointProbe.seen
+    assert seen[-3:] == [None, BATCHES_PER_EPOCH, 2 * BATCHES_PER_EPOCH]
 
 
 def test_resuming_a_completed_run_says_so_and_changes_nothing(project, tmp_path, caplog):
