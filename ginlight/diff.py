@@ -22,7 +22,7 @@ from gin import config_parser
 from ginlight import rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["Config", "Difference", "read_config", "diff"]
+__all__ = ["Config", "Difference", "read_config", "diff", "to_text", "to_json"]
 
 MACROS = "Macros"
 
@@ -195,10 +195,13 @@ def to_json(a: Config, b: Config) -> dict[str, Any]:
         "a": str(a.source),
         "b": str(b.source),
         "bindings": [difference.to_dict() for difference in diff(a, b)],
-        "imports": {"added": [i for i in b.imports if i not in a.imports],
-                    "removed": [i for i in a.imports if i not in b.imports]},
+        "imports": _imports(a, b),
         "metrics": _metrics(a, b),
     }
+
+
+def _imports(a: Config, b: Config) -> dict[str, list[str]]:
+    return {"added": [i for i in b.imports if i not in a.imports], "removed": [i for i in a.imports if i not in b.imports]}
 
 
 def _metrics(a: Config, b: Config) -> dict[str, dict[str, float | None]] | None:
@@ -210,7 +213,7 @@ def _metrics(a: Config, b: Config) -> dict[str, dict[str, float | None]] | None:
 def to_text(a: Config, b: Config) -> str:
     """The diff for a terminal: ``+`` added, ``-`` removed, ``~`` changed, grouped by configurable."""
     lines = [f"A: {a.source}", f"B: {b.source}"]
-    imports = to_json(a, b)["imports"]
+    imports = _imports(a, b)
     if imports["added"] or imports["removed"]:
         lines += ["", "Imports"]
         lines += [f"  + {i}" for i in imports["added"]] + [f"  - {i}" for i in imports["removed"]]
@@ -252,7 +255,7 @@ def _metric_table(metrics: dict[str, dict[str, float | None]]) -> list[str]:
         delta = f"{b - a:+.6g}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a != b else ""
         rows.append((f"  {name}", _number(a), _number(b), delta))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3] for row in rows]
+    return [("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3]).rstrip() for row in rows]
 
 
 def _number(value: float | None) -> str:
