@@ -42,6 +42,9 @@ RUN_DIR_ENV = "GINLIGHT_RUN_DIR"
 SEED_ENV = "GINLIGHT_SEED"
 _EXPERIMENT = "ginlight.Experiment"
 _MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
+#: Batches between redraws of the default progress bar: each redraw formats and writes the bar and
+#: its logged values, a good share of a small model's step (docs/performance.md).
+PROGRESS_BAR_REFRESH_RATE = 10
 
 
 @gin.configurable(module="ginlight")
@@ -335,6 +338,9 @@ def _default_callbacks(run_dir: Path) -> list[Any]:
     monitors nothing keeps the latest epoch as its one checkpoint, so it is named
     ``last.ckpt`` and written once per epoch end (unless the user bound its
     ``filename``, ``save_top_k`` or ``save_last``).
+
+    The progress bar is Lightning's, redrawn every :data:`PROGRESS_BAR_REFRESH_RATE`
+    batches instead of after each one (``TQDMProgressBar.refresh_rate`` rebinds it).
     """
     directory = str(run_dir / rundir.CHECKPOINTS)
     monitored = config.query(_MODEL_CHECKPOINT, "monitor") is not None
@@ -350,6 +356,9 @@ def _default_callbacks(run_dir: Path) -> list[Any]:
                                          enable_version_counter=False, save_on_exception=True))
     if config.query("lightning.Trainer", "logger", default=True) not in (False, None):
         callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
+    if config.query("lightning.Trainer", "enable_progress_bar", default=True):
+        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",
+                                                  refresh_rate=PROGRESS_BAR_REFRESH_RATE))
     return callbacks
 
 

@@ -127,3 +127,14 @@ def test_torch_compile_through_a_binding(tmp_path):
     (run_dir,) = run_dirs(tmp_path)
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert any(key.startswith("model._orig_mod.") for key in state)  # the compiled wrapper's parameters
+
+
+@pytest.mark.parametrize("rebound, most, least", [([], 8, 2), (["TQDMProgressBar.refresh_rate = 1"], 200, 20)])
+def test_default_progress_bar_redraws_every_ten_batches(tmp_path, rebound, most, least):
+    result = ginlight_train(
+        f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}",
+        *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=20", "Trainer.limit_val_batches=0", *rebound),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    redraws = result.stdout.count("Epoch 0: ")
+    assert least <= redraws <= most, result.stdout[-2000:]
