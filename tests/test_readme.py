@@ -1,0 +1,26 @@
+"""The README's own examples run as written."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
+
+README = (REPO / "README.md").read_text()
+
+
+def test_the_minimal_gin_file_trains(tmp_path):
+    (block,) = [b for b in re.findall(r"```\n(.*?)```", README, re.S) if b.startswith("# my.gin")]
+    (tmp_path / "my.gin").write_text(block)
+    assert "    ginlight-train --gin_file=my.gin" in README
+    result = ginlight_train("--gin_file=my.gin", f"--root_dir={tmp_path / 'runs'}", *bindings(*SHORT), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    assert {"train/loss", "val/accuracy"} <= set(read_record(run_dir)["metrics"])
+
+
+def test_listing_configurables_by_pattern():
+    assert "`ginlight-train --list_configurables='*optim*'`" in README
+    result = ginlight_train("--list_configurables=*optim*")
+    assert result.returncode == 0, result.stderr
+    assert "torch.optim.AdamW(" in result.stdout and "torch.optim.lr_scheduler.OneCycleLR(" in result.stdout
