@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +37,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import optuna
 from gin import config_parser
@@ -442,7 +443,8 @@ class _Sweep:
     """Runs one study's trials on ``workers`` threads, each driving ``ginlight-train`` processes."""
 
     def __init__(self, study: optuna.Study, space: Sequence[Parameter], budget: int, objective: str,
-                 direction: str, sweep_dir: Path, base_command: list[str], workers: int, write_results):
+                 direction: str, sweep_dir: Path, base_command: list[str], workers: int,
+                 write_results: Callable[[list[TrialRow]], None]):
         self.study = study
         self.space = space
         self.budget = budget
@@ -722,8 +724,6 @@ def run_sweep(
             }, indent=2) + "\n")
     except BaseException:
         if created:
-            import shutil
-
             shutil.rmtree(sweep_dir)
         raise
     (sweep_dir / TRIAL_LOGS).mkdir(exist_ok=True)
