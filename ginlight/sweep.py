@@ -394,17 +394,17 @@ def _plot(result: SweepResult, space: Sequence[Parameter]) -> None:
         axes.scatter([parameter.position(r.params[parameter.key]) for r in done], [r.objective for r in done],
                      color="tab:blue", alpha=0.7)
         axes.scatter([parameter.position(best.params[parameter.key])], [best.objective], marker="*", s=250,
-                     color="tab:red", label=best.name)
+                     color="tab:red")
         if parameter.log_scale:
             axes.set_xscale("log")
         if parameter.kind == "choice":
             axes.set_xticks([parameter.position(c) for c in parameter.choices], parameter.choices,
                             rotation=0 if parameter.numeric else 30, ha="center" if parameter.numeric else "right")
             axes.minorticks_off()
+        axes.margins(x=0.1, y=0.1)
         axes.set_xlabel(parameter.key)
         axes.set_ylabel(result.objective)
-        axes.legend(loc="best")
-    figure.suptitle(f"{result.study}: {result.objective} ({result.direction})")
+    figure.suptitle(f"{result.study}: {result.objective} ({result.direction}), best {best.name} starred")
     path = result.sweep_dir / PLOT
     partial = path.with_name(f".{path.name}.partial")
     figure.savefig(partial, format="png", dpi=100)
