@@ -142,7 +142,10 @@ class _Tee(io.TextIOBase):
 
     def write(self, text: str) -> int:
         self.console.write(text)
-        *done, self.line = (self.line + text).split("\n")
+        *done, line = (self.line + text).split("\n")
+        # What precedes a carriage return is replaced: dropping it keeps a bar redrawn all run long
+        # (no validation, no newline) from making each write copy an ever longer line.
+        self.line = line[line.rfind("\r") + 1:]
         for line in done:
             line = line.rsplit("\r", 1)[-1]
             if "\x1b[A" not in line:
