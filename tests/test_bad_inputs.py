@@ -162,7 +162,8 @@ def test_bad_input(case: Case, tmp_path, capsys, monkeypatch):
     for name, text in case.files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    args = ["--root_dir=runs", *case.args]
+    resuming = any(arg.startswith("--resume") for arg in case.args)  # a resumed run keeps its own directory
+    args = [*([] if resuming else ["--root_dir=runs"]), *case.args]
     if case.gin is not None:
         (tmp_path / "case.gin").write_text(TINY + case.gin)
         args.insert(0, "--gin_file=case.gin")
