@@ -116,12 +116,13 @@ def test_epoch_metrics_equal_torchmetrics_over_all_samples(tmp_path):
 
 
 def test_torch_compile_through_a_binding(tmp_path):
-    """docs/performance.md: `System.model = @torch.compile()` compiles the model it is given
+    """docs/performance.md: `System.model = @compiled/torch.compile()` compiles the model it is given
     (the `eager` backend here, to keep the test short; the default is inductor)."""
     result = ginlight_train(
         f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}",
-        *bindings("System.model = @torch.compile()", "torch.compile.model = @ginlight.models.ConvNet()",
-                  "torch.compile.backend = 'eager'", "MAX_EPOCHS=1", *SHORT),
+        *bindings("System.model = @compiled/torch.compile()",
+                  "compiled/torch.compile.model = @ginlight.models.ConvNet()",
+                  "compiled/torch.compile.backend = 'eager'", "MAX_EPOCHS=1", *SHORT),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path)
