@@ -245,11 +245,13 @@ class System(LightningModule):
         for slot, mean in self.losses.items():
             key = slot.replace("|", "/")
             if key.startswith(f"{mode}/") and self._pending[slot].flush():
-                self.log(key, mean.compute(), prog_bar=key == "val/loss", sync_dist=False)
+                # compute() has reduced across ranks already; averaging the ranks' equal values
+                # changes nothing and spares Lightning's warning about unsynced epoch values.
+                self.log(key, mean.compute(), prog_bar=key == "val/loss", sync_dist=True)
                 mean.reset()
         metrics = self._metrics(mode)
         if metrics is not None and mode in self._pending and self._pending[mode].flush():
-            self.log_dict(metrics.compute(), prog_bar=mode == "val")
+            self.log_dict(metrics.compute(), prog_bar=mode == "val", sync_dist=True)
             metrics.reset()
 
     def _dataloader(self, mode: str) -> Any:
