@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path

@@ -166,7 +166,7 @@ def test_a_signal_saves_a_checkpoint_and_leaves_the_run_interrupted_and_resumabl
 @pytest.mark.parametrize("monitor", ["'val/accuracy'", "None"], ids=["monitored", "unmonitored"])
 def test_last_checkpoint_holds_every_epoch_end(monitor, project, tmp_path):
     """What a killed run resumes from, whether or not ModelCheckpoint watches a metric."""
-    probe = [f"System.model = @holdmod.LastCheckpointProbe()",
+    probe = ["System.model = @holdmod.LastCheckpointProbe()",
              "holdmod.LastCheckpointProbe.module = @ginlight.models.ConvNet()",
              f"holdmod.LastCheckpointProbe.batches_per_epoch = {BATCHES_PER_EPOCH}",
              f"ModelCheckpoint.monitor = {monitor}"]
