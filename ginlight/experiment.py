@@ -384,9 +384,11 @@ class OperativeConfigWriter(Callback):
         self.owner = os.getpid()  # processes spawned later hold only part of the config
 
     def write(self) -> str:
-        text = self.render() if os.getpid() == self.owner else self.path.read_text()
-        if os.getpid() == self.owner:
-            rundir.write_atomic(self.path, text)
+        """Renders and writes the config in the owning process; elsewhere reads what it wrote."""
+        if os.getpid() != self.owner:
+            return self.path.read_text()
+        text = self.render()
+        rundir.write_atomic(self.path, text)
         return text
 
     def _on_stage_start(self, trainer: Trainer) -> None:
