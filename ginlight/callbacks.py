@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import gin
 import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.loggers import TensorBoardLogger
 
-__all__ = ["PredictionWriter", "ConfigInCheckpoint", "StopOnNonFiniteLoss"]
+from ginlight import config, rundir
+
+__all__ = ["PredictionWriter", "OperativeConfigWriter", "StopOnNonFiniteLoss"]
 
 
 @gin.configurable(module="ginlight.callbacks")
@@ -96,23 +100,73 @@ def _format(pred: Any) -> str:
     return str(pred)
 
 
-class ConfigInCheckpoint(Callback):
-    """Stores the operative config and ginlight's version in every checkpoint.
+class OperativeConfigWriter(Callback):
+    """Records the run's operative config: in the run directory, in TensorBoard, in every checkpoint.
 
-    So a checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
+    gin records a configurable only once it is called, and Lightning builds the
+    optimizer and scheduler as the stage starts; so the file written when the
+    trainer is built is written again then, and once more when the run ends.
+    Each checkpoint holds the file's text and ginlight's version, so that a
+    checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
+    Processes spawned later (``ddp_spawn`` ranks) hold only part of the config:
+    they read the file the owning process wrote instead of rendering their own.
 
     Args:
-        operative_config: the run's ``operative_config.gin``, read at each save: the
-            process that saves (a ddp_spawn rank) may not be the one that wrote it.
+        path: the run's ``operative_config.gin``.
+        render: returns the config's text, in the process that creates the writer.
     """
 
-    def __init__(self, operative_config: Path):
-        self.operative_config = Path(operative_config)
+    def __init__(self, path: Path, render: Callable[[], str]):
+        self.path = Path(path)
+        self.render = render
+        self.owner = os.getpid()
+
+    def write(self) -> str:
+        """Renders and writes the config in the owning process; elsewhere reads what it wrote."""
+        if os.getpid() != self.owner:
+            return self.path.read_text()
+        text = self.render()
+        rundir.write_atomic(self.path, text)
+        return text
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "validate":  # during fit, on_fit_start has written it
+            self._on_stage_start(trainer)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer)
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer)
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
         from ginlight import __version__
 
-        checkpoint["ginlight"] = {"operative_config": self.operative_config.read_text(), "version": __version__}
+        checkpoint["ginlight"] = {"operative_config": self.path.read_text(), "version": __version__}
+
+    def _on_stage_start(self, trainer: Trainer) -> None:
+        text = self.write()
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_text("operative_config", "    " + text.replace("\n", "\n    "))
+                logger.log_hyperparams(_flat_bindings())
+
+
+def _flat_bindings() -> dict[str, Any]:
+    """``{"scope/Name.param": value}``, macros resolved, for TensorBoard's hparams."""
+    flat = {}
+    for (scope, selector), params in gin.config._OPERATIVE_CONFIG.items():
+        configurable = gin.config._REGISTRY[selector]
+        if configurable.wrapped is gin.config.macro:
+            continue  # the bindings that use a macro show its value
+        prefix = f"{scope}/{configurable.name}" if scope else configurable.name
+        for param, value in params.items():
+            value = config.resolve_macro(value)
+            flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
+    return flat
 
 
 @gin.configurable(module="ginlight.callbacks")

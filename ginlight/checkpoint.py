@@ -1,7 +1,7 @@
 """Checkpoints that carry their own config: reading it back, and rebuilding a System from it.
 
 Every checkpoint a ginlight run writes holds the run's operative config under
-``checkpoint["ginlight"]`` (:class:`ginlight.callbacks.ConfigInCheckpoint`), so a
+``checkpoint["ginlight"]`` (:class:`ginlight.callbacks.OperativeConfigWriter`), so a
 checkpoint alone is enough to rebuild its System. It also holds the random number
 generators' states (:class:`RandomStateInCheckpoint`), so that training resumed
 from an epoch-end checkpoint draws the same shuffles and dropout masks as a run

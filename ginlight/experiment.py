@@ -16,16 +16,16 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import gin
-from lightning import Callback, LightningDataModule, LightningModule, Trainer, seed_everything
+from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
 from ginlight import checkpoint, config, distributed, rundir
-from ginlight.callbacks import ConfigInCheckpoint, PredictionWriter, StopOnNonFiniteLoss
+from ginlight.callbacks import OperativeConfigWriter, PredictionWriter, StopOnNonFiniteLoss
 from ginlight.errors import ConfigError, RunError
 from ginlight.project import add_to_path, import_projects
 from ginlight.reproduce import weights_hash
@@ -227,7 +227,9 @@ def _execute(
         carrier = GinConfigCarrier(paths)
         for loader in getattr(experiment.system, "dataloaders", {}).values():
             carrier.wrap_workers(loader)
-        trainer.callbacks += [writer, ConfigInCheckpoint(path / rundir.OPERATIVE_CONFIG), carrier]
+        # Each callback costs Lightning a dispatch per hook, a dozen a step: the carrier joins only
+        # where ranks start without this process's memory (ddp_spawn).
+        trainer.callbacks += [writer, carrier] if _spawns_ranks(trainer) else [writer]
         record = rundir.RunRecord(path)
         if resuming:
             record.resumed(ckpt_path)
@@ -327,6 +329,16 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
     return trainer
 
 
+def _spawns_ranks(trainer: Trainer) -> bool:
+    """Whether the strategy starts ranks that inherit nothing of this process (``ddp_spawn``).
+
+    (Ranks that rerun the command, as plain ``ddp`` starts them, parse the config themselves.)
+    """
+    launcher = trainer.strategy.launcher
+    # is_interactive_compatible: started by fork, the ranks inherit this process's memory and config.
+    return isinstance(launcher, _MultiProcessingLauncher) and not launcher.is_interactive_compatible
+
+
 def _default_callbacks(run_dir: Path) -> list[Any]:
     """Checkpoints into the run directory, and the learning rates when something logs them.
 
@@ -368,62 +380,6 @@ def _default_logger(run_dir: Path) -> Any:
     return config.call_configurable(
         "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name="tensorboard", version="",
     )
-
-
-class OperativeConfigWriter(Callback):
-    """Writes ``operative_config.gin`` and puts it into TensorBoard when the stage starts.
-
-    gin records a configurable only once it is called, and Lightning builds the
-    optimizer and scheduler as the stage starts; so the file written when the
-    trainer is built is written again then, and once more when the run ends.
-    """
-
-    def __init__(self, path: Path, render: Callable[[], str]):
-        self.path = path
-        self.render = render
-        self.owner = os.getpid()  # processes spawned later hold only part of the config
-
-    def write(self) -> str:
-        """Renders and writes the config in the owning process; elsewhere reads what it wrote."""
-        if os.getpid() != self.owner:
-            return self.path.read_text()
-        text = self.render()
-        rundir.write_atomic(self.path, text)
-        return text
-
-    def _on_stage_start(self, trainer: Trainer) -> None:
-        text = self.write()
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_text("operative_config", "    " + text.replace("\n", "\n    "))
-                logger.log_hyperparams(_flat_bindings())
-
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._on_stage_start(trainer)
-
-    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.state.fn == "validate":  # during fit, on_fit_start has written it
-            self._on_stage_start(trainer)
-
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._on_stage_start(trainer)
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._on_stage_start(trainer)
-
-
-def _flat_bindings() -> dict[str, Any]:
-    """``{"scope/Name.param": value}``, macros resolved, for TensorBoard's hparams."""
-    flat = {}
-    for (scope, selector), params in gin.config._OPERATIVE_CONFIG.items():
-        configurable = gin.config._REGISTRY[selector]
-        if configurable.wrapped is gin.config.macro:
-            continue  # the bindings that use a macro show its value
-        prefix = f"{scope}/{configurable.name}" if scope else configurable.name
-        for param, value in params.items():
-            value = config.resolve_macro(value)
-            flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
-    return flat
 
 
 def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: str | None) -> None:

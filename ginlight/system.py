@@ -133,6 +133,15 @@ class System(LightningModule):
         # Updates of the metrics and loss means, held back and applied together (see PendingUpdates).
         self._pending: dict[str, PendingUpdates] = {}
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name before and after each of the dozens of hook calls in a
+        # step. nn.Module's __setattr__ checks every assignment for parameters, buffers and
+        # submodules, ~5 % of a small model's step; a hook's name is none of those.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # -- Lightning hooks ---------------------------------------------------------
 
     def forward(self, input: Any) -> Any:
