@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,7 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from ginlight import config, rundir
 
-__all__ = ["PredictionWriter", "OperativeConfigWriter", "StopOnNonFiniteLoss"]
+__all__ = ["PredictionWriter", "OperativeConfigWriter"]
 
 
 @gin.configurable(module="ginlight.callbacks")
@@ -167,26 +166,3 @@ def _flat_bindings() -> dict[str, Any]:
             value = config.resolve_macro(value)
             flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
     return flat
-
-
-@gin.configurable(module="ginlight.callbacks")
-class StopOnNonFiniteLoss(Callback):
-    """Fails the run at the first NaN or infinite training loss, naming the step.
-
-    Checked on the steps Lightning logs (``log_every_n_steps``), where the loss is
-    read anyway, so the check costs no extra device sync.
-    """
-
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        if (trainer.global_step - 1) % trainer.log_every_n_steps:
-            return  # callback_metrics gathers every logged value: only read it on logging steps
-        loss = trainer.callback_metrics.get("train/loss_step")
-        if loss is not None:
-            value = float(loss)
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"the training loss is {value} at step {trainer.global_step - 1} "
-                    f"(epoch {trainer.current_epoch}, batch {batch_idx}). Lower the learning rate, check the "
-                    "data for NaNs, or bind `Experiment.stop_on_nonfinite_loss = False` to train on."
-                )

@@ -25,7 +25,7 @@ from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
 from ginlight import checkpoint, config, distributed, rundir
-from ginlight.callbacks import OperativeConfigWriter, PredictionWriter, StopOnNonFiniteLoss
+from ginlight.callbacks import OperativeConfigWriter, PredictionWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.project import add_to_path, import_projects
 from ginlight.reproduce import weights_hash
@@ -60,7 +60,6 @@ class Experiment:
             is built; None draws one, recorded in the operative config.
         stage_kwargs: extra arguments per stage for ``Trainer.fit``, ``validate``,
             ``test`` or ``predict``.
-        stop_on_nonfinite_loss: fail the run at the first NaN or infinite loss.
     """
 
     def __init__(
@@ -70,7 +69,6 @@ class Experiment:
         datamodule: LightningDataModule | None = None,
         seed: int | None = 0,
         stage_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
-        stop_on_nonfinite_loss: bool = True,
     ):
         if not isinstance(system, LightningModule):
             raise ConfigError(f"Experiment.system must be a LightningModule, got {system!r}.",
@@ -83,7 +81,6 @@ class Experiment:
         self.datamodule = datamodule
         self.seed = seed
         self.stage_kwargs = {stage: dict(kwargs) for stage, kwargs in (stage_kwargs or {}).items()}
-        self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
 
 
 @dataclass
@@ -322,8 +319,6 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run_dir / rundir.CHECKPOINTS)
     trainer.callbacks.append(checkpoint.RandomStateInCheckpoint())
-    if experiment.stop_on_nonfinite_loss:
-        trainer.callbacks.append(StopOnNonFiniteLoss())
     if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
         trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
     return trainer
@@ -340,7 +335,25 @@ def _spawns_ranks(trainer: Trainer) -> bool:
 
 
 def _default_callbacks(run_dir: Path) -> list[Any]:
-    """Checkpoints into the run directory, and the learning rates when something logs them.
+    """Checkpoints into the run directory (unless ``Trainer.enable_checkpointing = False``), the
+    learning rates when something logs them, and the progress bar.
+
+    The progress bar is Lightning's, redrawn every :data:`PROGRESS_BAR_REFRESH_RATE`
+    batches instead of after each one (``TQDMProgressBar.refresh_rate`` rebinds it).
+    """
+    callbacks = []
+    if config.query("lightning.Trainer", "enable_checkpointing", default=True):
+        callbacks += _checkpoint_callbacks(str(run_dir / rundir.CHECKPOINTS))
+    if config.query("lightning.Trainer", "logger", default=True) not in (False, None):
+        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
+    if config.query("lightning.Trainer", "enable_progress_bar", default=True):
+        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",
+                                                  refresh_rate=PROGRESS_BAR_REFRESH_RATE))
+    return callbacks
+
+
+def _checkpoint_callbacks(directory: str) -> list[ModelCheckpoint]:
+    """The bound ModelCheckpoint, and where needed a second one, so that ``last.ckpt`` is always current.
 
     ``checkpoints/last.ckpt`` holds the state at the latest epoch end, or where
     SIGINT or SIGTERM stopped the run: what ``--resume`` continues from. Since
@@ -350,11 +363,7 @@ def _default_callbacks(run_dir: Path) -> list[Any]:
     monitors nothing keeps the latest epoch as its one checkpoint, so it is named
     ``last.ckpt`` and written once per epoch end (unless the user bound its
     ``filename``, ``save_top_k`` or ``save_last``).
-
-    The progress bar is Lightning's, redrawn every :data:`PROGRESS_BAR_REFRESH_RATE`
-    batches instead of after each one (``TQDMProgressBar.refresh_rate`` rebinds it).
     """
-    directory = str(run_dir / rundir.CHECKPOINTS)
     monitored = config.query(_MODEL_CHECKPOINT, "monitor") is not None
     separate_last = monitored and not config.is_bound(_MODEL_CHECKPOINT, "save_last")
     if monitored or any(config.is_bound(_MODEL_CHECKPOINT, p) for p in ("filename", "save_top_k", "save_last")):
@@ -366,11 +375,6 @@ def _default_callbacks(run_dir: Path) -> list[Any]:
     if separate_last:
         callbacks.append(ModelCheckpoint(dirpath=directory, filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
                                          enable_version_counter=False, save_on_exception=True))
-    if config.query("lightning.Trainer", "logger", default=True) not in (False, None):
-        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
-    if config.query("lightning.Trainer", "enable_progress_bar", default=True):
-        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",
-                                                  refresh_rate=PROGRESS_BAR_REFRESH_RATE))
     return callbacks
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -80,6 +81,10 @@ class System(LightningModule):
         inferer: optional ``(input, model) -> pred`` for val, test and predict.
         adapters: per mode, a dict with ``batch``, ``criterion``, ``metrics`` and
             ``logging`` adapters; missing ones serve ``(input, target)`` batches.
+        stop_on_nonfinite_loss: fail the run at a NaN or infinite training loss. The
+            loss is read on logging steps (``Trainer.log_every_n_steps``), where
+            logging reads it anyway: no extra device sync, and the run stops within
+            that many steps of the first bad loss, before its optimizer step.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class System(LightningModule):
         dataloaders: Mapping[str, DataLoader] | None = None,
         inferer: Callable[[Any, nn.Module], Any] | None = None,
         adapters: Mapping[str, Mapping[str, Any]] | None = None,
+        stop_on_nonfinite_loss: bool = True,
     ):
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -128,6 +134,7 @@ class System(LightningModule):
         self.val_metrics = _collection(metrics.get("val"), "val")
         self.test_metrics = _collection(metrics.get("test"), "test")
         self.adapters = {mode: _adapters((adapters or {}).get(mode, {}), mode) for mode in MODES}
+        self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
         # Sample-weighted mean of the loss (and of each named loss) per mode.
         self.losses = nn.ModuleDict()
         # Updates of the metrics and loss means, held back and applied together (see PendingUpdates).
@@ -157,13 +164,28 @@ class System(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), **self.scheduler_settings}}
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
-        return self._step(batch, "train")
+        loss = self._step(batch, "train")
+        if loss is None:
+            raise ConfigError("System.criterion is not bound, and training needs one.",
+                              hint="Bind it, e.g. `System.criterion = @torch.nn.CrossEntropyLoss()`.")
+        total = loss["total"] if isinstance(loss, Mapping) else loss
+        if self.trainer.global_step % self.trainer.log_every_n_steps == 0:
+            # Only on logging steps: self.log has a cost, and step values are only written then.
+            loss_step = total.detach()
+            self.log("train/loss_step", loss_step, prog_bar=True, on_step=True, on_epoch=False)
+            if self.stop_on_nonfinite_loss and not math.isfinite(value := loss_step.item()):
+                raise FloatingPointError(
+                    f"the training loss is {value} at step {self.trainer.global_step} (epoch "
+                    f"{self.current_epoch}, batch {batch_idx}). Lower the learning rate, check the data for "
+                    "NaNs, or bind `System.stop_on_nonfinite_loss = False` to train on."
+                )
+        return total
 
-    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        return self._step(batch, "val")
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._step(batch, "val")
 
-    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        return self._step(batch, "test")
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._step(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
         adapters = self.adapters["predict"]
@@ -198,6 +220,7 @@ class System(LightningModule):
     # -- the step shared by train, val and test ------------------------------------
 
     def _step(self, batch: Any, mode: str) -> Any:
+        """Runs the model on a batch, tracks its loss and metrics; returns the loss (None without a criterion)."""
         adapters = self.adapters[mode]
         input, target, _ = adapters["batch"](batch)
         pred = self.model(input) if mode == "train" else self._infer(input)
@@ -208,16 +231,7 @@ class System(LightningModule):
         metrics = self._metrics(mode)
         if metrics is not None:
             adapters["metrics"](self._pending_updates(mode, metrics), input, target, pred)
-        if mode == "train":
-            if loss is None:
-                raise ConfigError("System.criterion is not bound, and training needs one.",
-                                  hint="Bind it, e.g. `System.criterion = @torch.nn.CrossEntropyLoss()`.")
-            total = loss["total"] if isinstance(loss, Mapping) else loss
-            if self.trainer.global_step % self.trainer.log_every_n_steps == 0:
-                # Only on logging steps: self.log has a cost, and step values are only written then.
-                self.log("train/loss_step", total.detach(), prog_bar=True, on_step=True, on_epoch=False)
-            return total
-        return None
+        return loss
 
     def _infer(self, input: Any) -> Any:
         return self.inferer(input, self.model) if self.inferer is not None else self.model(input)

@@ -125,3 +125,22 @@ def test_the_classifier_reaches_95_percent_with_its_own_settings(tmp_path):
     result = ginlight.train([CONFIGS / "classifier.gin"], ["Trainer.enable_progress_bar=False"], root_dir=tmp_path)
     assert result.metrics["val/accuracy"] >= 0.95
     assert json.loads((result.run_dir / "run.json").read_text())["status"] == "completed"
+
+
+DIVERGING = ["MAX_EPOCHS=1", "System.optimizer = @torch.optim.SGD", "torch.optim.SGD.lr = 1e38",
+             "Trainer.log_every_n_steps = 1", "Trainer.limit_train_batches = 4", "Trainer.limit_val_batches = 1",
+             "Trainer.enable_progress_bar = False"]
+
+
+def test_a_nonfinite_loss_fails_the_run_naming_its_step(tmp_path):
+    with pytest.raises(ginlight.RunError, match=r"training loss is nan at step (\d+) \(epoch 0, batch \1\)"):
+        ginlight.train([CONFIGS / "classifier.gin"], DIVERGING, root_dir=tmp_path)
+    (run_dir,) = run_dirs(tmp_path)
+    assert read_record(run_dir)["status"] == "failed"
+
+
+def test_stop_on_nonfinite_loss_false_trains_on(tmp_path):
+    result = ginlight.train([CONFIGS / "classifier.gin"], [*DIVERGING, "System.stop_on_nonfinite_loss = False"],
+                            root_dir=tmp_path)
+    assert result.status == "completed"
+    assert not torch.isfinite(torch.tensor(result.metrics["train/loss"]))
