@@ -1,8 +1,9 @@
 """ginlight: deep-learning experiments from gin configuration, run by Lightning.
 
 ``import ginlight`` is cheap: the public names below load torch and Lightning on
-first use, so that ``ginlight-train --help`` answers at once. The first use also
-registers the stack's components with gin (:mod:`ginlight.registry`).
+first use, so that ``ginlight-train --help`` answers at once. The stack's
+components register with gin as a config names them (:mod:`ginlight.registry`);
+``ginlight.register_all()`` registers every one, for code that calls gin itself.
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ __all__ = ["__version__", *_PUBLIC]
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'ginlight' has no attribute '{name}'")
-    from ginlight.registry import register_all
-
-    register_all()
     module = importlib.import_module(_PUBLIC[name])
     value = module if module.__name__ == f"ginlight.{name}" else getattr(module, name)
     globals()[name] = value

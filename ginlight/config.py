@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import gin
+from gin import config_parser
 
 from ginlight.errors import ConfigError
 from ginlight.project import add_to_path
@@ -41,14 +42,12 @@ def parse(
     (after absolute paths). Raises :class:`ConfigError` for any mistake gin or the
     check for undefined macros finds.
     """
-    from ginlight.registry import register_all
-
-    register_all()
     gin.clear_config()
     files = [resolve(gin_file, search_paths) for gin_file in gin_files]
     # `include` resolves against the search paths, then the including files' folders.
     folders = dict.fromkeys([*map(str, search_paths), *(str(f.parent) for f in files)])
     gin.config._LOCATION_PREFIXES[:] = list(folders) or [""]
+    register_referenced([path.read_text() for path in files] + list(bindings))
     _parsed_files.clear()
     _parsed_bindings[:] = bindings
     for path in files:
@@ -64,6 +63,60 @@ def parse(
     _check_macros()
     _check_value_types()
     _build_in_written_order()
+
+
+class Reference:
+    """A ``@configurable``, ``@configurable()`` or ``%MACRO`` as written, unresolved."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class UnresolvedReferences(config_parser.ParserDelegate):
+    """Lets gin's parser read a config without the registry: references stay text (:class:`Reference`),
+    and the configurables they name are collected in :attr:`names`."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def configurable_reference(self, scoped_name: str, evaluate: bool) -> Reference:
+        self.names.add(scoped_name)
+        return Reference(f"@{scoped_name}()" if evaluate else f"@{scoped_name}")
+
+    def macro(self, name: str) -> Reference:
+        return Reference(f"%{name}")
+
+
+def register_referenced(texts: Iterable[str]) -> None:
+    """Registers (:func:`ginlight.registry.register_named`) the components that gin ``texts`` name
+    in bindings and references, following their includes.
+
+    A text that does not parse registers everything instead, so that gin's own
+    parse reports the mistake as usual, with every name to suggest from.
+    """
+    from ginlight.registry import register_all, register_named
+
+    names: set[str] = set()
+    pending, seen = list(texts), set()
+    try:
+        while pending:
+            references = UnresolvedReferences()
+            for statement in config_parser.ConfigParser(pending.pop(), references):
+                if isinstance(statement, config_parser.BindingStatement):
+                    names.add(statement.selector)
+                elif isinstance(statement, config_parser.IncludeStatement):
+                    path = resolve(statement.filename, gin.config._LOCATION_PREFIXES).resolve()
+                    if path not in seen:
+                        seen.add(path)
+                        pending.append(path.read_text())
+            names |= references.names
+    except (ConfigError, SyntaxError, tokenize.TokenError, OSError):
+        register_all()
+        return
+    register_named(names)
 
 
 def _build_in_written_order() -> None:
@@ -152,6 +205,9 @@ def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
 def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
     unknown = re.match(r"No configurable matching '([^']+)'", text)
     if unknown:
+        from ginlight.registry import register_all
+
+        register_all()  # suggest from every name, not only those the config names
         name = unknown[1]
         return f"unknown configurable '{name}'.", _did_you_mean(name, _configurable_names()) or (
             "Import the module that defines it (an `import` line in the gin file, or --project), "
@@ -421,5 +477,8 @@ def call_configurable(selector: str, **defaults):
     Arguments passed explicitly would override gin's bindings; this keeps a
     user's ``ModelCheckpoint.save_last = False`` stronger than ginlight's default.
     """
+    from ginlight.registry import register_named
+
+    register_named([selector])  # ginlight's own choices, such as the Trainer, whatever the config names
     kwargs = {key: value for key, value in defaults.items() if not is_bound(selector, key)}
     return gin.get_configurable(selector)(**kwargs)

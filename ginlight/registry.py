@@ -6,6 +6,12 @@ it is installed. Each object is registered once, under the first public module
 that exports it (``torch.nn.Linear``, not ``torch.nn.modules.linear.Linear``), so
 the short form (``Linear``) works wherever it is unique.
 
+Registering with gin inspects each object's signature and members, about a second
+for the thousand components here, so it happens on demand: parsing a config
+(:func:`ginlight.config.parse`) registers the components its references and bindings
+name (:func:`register_named`); :func:`register_all` registers every one, for
+listing them, for suggesting names, and for code that calls gin itself.
+
 gin's wrappers for external classes and functions are dynamically created objects
 that ``pickle`` cannot find by name. Each wrapper is therefore also published as
 an attribute path of :data:`registered` (``registered.torch.optim.Adam``) and
@@ -16,6 +22,7 @@ workers under spawn, ``torch.save`` and DDP.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import types
@@ -24,14 +31,14 @@ from typing import Any, Callable, Iterable
 
 import gin
 
-__all__ = ["registered", "register_all"]
+__all__ = ["registered", "register_all", "register_named"]
 
 
 class _Namespace(types.SimpleNamespace):
     """A node of :data:`registered`; one per module path segment.
 
     Unpickling in a fresh process (a spawned worker) looks a wrapper up here before
-    anything has registered it: a miss registers everything, then looks again.
+    its config has registered it: a miss registers everything, then looks again.
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -49,7 +56,7 @@ _done = False
 def _publish(wrapper: Any, module: str, name: str) -> None:
     node = registered
     for part in module.split("."):
-        child = getattr(node, part, None)
+        child = vars(node).get(part)  # not getattr: a miss there registers everything
         if child is None:
             child = _Namespace()
             setattr(node, part, child)
@@ -59,10 +66,7 @@ def _publish(wrapper: Any, module: str, name: str) -> None:
     wrapper.__qualname__ = f"registered.{module}.{name}"
 
 
-def _register(obj: Any, module: str, name: str, seen: set[int]) -> None:
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
+def _register(obj: Any, module: str, name: str) -> None:
     wrapper = gin.external_configurable(obj, name=name, module=module)
     _publish(wrapper, module, name)
 
@@ -137,15 +141,11 @@ def _seed_everything() -> Callable:
     return seed_everything
 
 
-def register_all() -> None:
-    """Registers every discovered component with gin; later calls do nothing."""
-    global _done
-    if _done:
-        return
-    _done = True
-    # ginlight's own configurables register on import.
-    for module_name in ("adapters", "system", "data", "models", "callbacks", "experiment"):
-        importlib.import_module(f"ginlight.{module_name}")
+@functools.cache
+def _catalog() -> dict[str, list[tuple[str, Any]]]:
+    """Every discoverable component as ``{name: [(module, object), ...]}``, each object once, under
+    the first source that exports it; cheap next to registering them."""
+    catalog: dict[str, list[tuple[str, Any]]] = {}
     seen: set[int] = set()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -155,5 +155,44 @@ def register_all() -> None:
             except ImportError:  # a torchmetrics domain whose extra is absent
                 continue
             for name, obj in _public(module):
-                if wanted(obj):
-                    _register(obj, module_name, name, seen)
+                if wanted(obj) and id(obj) not in seen:
+                    seen.add(id(obj))
+                    catalog.setdefault(name, []).append((module_name, obj))
+    return catalog
+
+
+_registered_names: set[str] = set()  # names whose components are all registered
+
+
+def register_named(names: Iterable[str]) -> None:
+    """Registers the components a config names: those whose name is the last part of one of ``names``.
+
+    ``names`` are selectors as written (``torch.optim.AdamW``, ``optim.AdamW``,
+    ``scope/AdamW``); every component named ``AdamW`` registers, so a short name
+    that two modules export is ambiguous to gin exactly as with :func:`register_all`.
+    """
+    _import_own_configurables()
+    wanted = {name.rsplit("/", 1)[-1].rsplit(".", 1)[-1] for name in names} - _registered_names
+    if not wanted:
+        return
+    catalog = _catalog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in wanted:
+            for module_name, obj in catalog.get(name, ()):
+                _register(obj, module_name, name)
+    _registered_names.update(wanted)
+
+
+def register_all() -> None:
+    """Registers every discovered component with gin; later calls do nothing."""
+    global _done
+    if not _done:
+        register_named(_catalog())
+        _done = True
+
+
+def _import_own_configurables() -> None:
+    """ginlight's own configurables register when their modules are imported."""
+    for module_name in ("adapters", "system", "data", "models", "callbacks", "experiment"):
+        importlib.import_module(f"ginlight.{module_name}")

@@ -54,12 +54,12 @@ class GinConfigCarrier(Callback):
         """Parses the carried configuration unless this process has one already."""
         if gin.config._CONFIG:
             return
+        from ginlight.config import register_referenced
         from ginlight.project import add_to_path
-        from ginlight.registry import register_all
 
         for path in self.paths:
             add_to_path(path)
-        register_all()
+        register_referenced([self.text])
         gin.parse_config(self.text)
 
     def __call__(self, worker_id: int) -> None:

@@ -78,26 +78,6 @@ _DISTRIBUTION = re.compile(
 # ---- the search space -------------------------------------------------------------------------
 
 
-class _Reference:
-    """A ``@configurable()`` or ``%MACRO`` inside a swept value, kept as the text gin reads."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-class _KeepReferences(config_parser.ParserDelegate):
-    """Lets gin's parser read values without resolving references, which needs the registry."""
-
-    def configurable_reference(self, scoped_name: str, evaluate: bool) -> _Reference:
-        return _Reference(f"@{scoped_name}()" if evaluate else f"@{scoped_name}")
-
-    def macro(self, name: str) -> _Reference:
-        return _Reference(f"%{name}")
-
-
 @dataclass(frozen=True)
 class Parameter:
     """One swept binding: a list of gin values to choose from, or a range to sample.
@@ -201,7 +181,7 @@ def parse_parameter(line: str, where: str = "--sweep") -> Parameter:
 
 
 def _parse_binding(text: str, line: str, where: str) -> config_parser.BindingStatement:
-    parser = config_parser.ConfigParser(text, _KeepReferences())
+    parser = config_parser.ConfigParser(text, config.UnresolvedReferences())
     try:
         statement = parser.parse_statement()
         trailing = statement is not None and parser.current_token.type != tokenize.ENDMARKER

@@ -127,3 +127,43 @@ def test_import_ginlight_loads_neither_torch_nor_lightning():
     code = "import sys, ginlight; print('torch' in sys.modules, 'lightning' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def _fresh_process(code: str) -> str:
+    """Runs ``code`` in a new interpreter, where nothing is registered yet; returns its output."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_parsing_registers_what_the_config_names_and_nothing_else():
+    output = _fresh_process(
+        "import gin\nfrom ginlight import config\n"
+        "config.parse(bindings=['Adam.lr = 1e-3', 'ginlight.System.model = @nn.Linear()'])\n"
+        "print(sorted(s for s, _ in gin.config._REGISTRY.items() if s.startswith(('torch', 'lightning'))))\n"
+    )
+    assert output.strip() == "['torch.nn.Linear', 'torch.optim.Adam']"
+
+
+def test_operative_configs_read_the_same_whatever_else_is_registered():
+    """gin writes the shortest unambiguous name; a name that two modules export (torch.softmax,
+    torch.nn.functional.softmax) must come out long enough to parse where both are registered."""
+    output = _fresh_process(
+        "import gin, torch\nfrom ginlight import config, registry\n"
+        "config.parse(bindings=['torch.nn.functional.softmax.dim = 1'])\n"
+        "gin.get_configurable('torch.nn.functional.softmax')(torch.zeros(2, 3))\n"
+        "text = gin.operative_config_str()\n"
+        "registry.register_all()\n"
+        "config.parse(bindings=[text])\n"
+        "print(text)\n"
+    )
+    assert "functional.softmax.dim = 1" in output
+
+
+def test_an_unknown_name_is_suggested_from_every_component():
+    output = _fresh_process(
+        "from ginlight import config\n"
+        "try:\n    config.parse(bindings=['torchmetrics.BLEUScor.n_gram = 2'])\n"
+        "except Exception as exc:\n    print(exc)\n"
+    )
+    assert "Did you mean 'torchmetrics.BLEUScore'" in output
