@@ -313,7 +313,7 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
             default_root_dir=str(run_dir),
             deterministic="warn",
             logger=_default_logger(run_dir),
-            callbacks=_default_callbacks(run_dir),
+            callbacks=_default_callbacks(run_dir, experiment.system),
         ))
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
@@ -334,9 +334,13 @@ def _spawns_ranks(trainer: Trainer) -> bool:
     return isinstance(launcher, _MultiProcessingLauncher) and not launcher.is_interactive_compatible
 
 
-def _default_callbacks(run_dir: Path) -> list[Any]:
+def _default_callbacks(run_dir: Path, system: LightningModule) -> list[Any]:
     """Checkpoints into the run directory (unless ``Trainer.enable_checkpointing = False``), the
-    learning rates when something logs them, and the progress bar.
+    learning rates when something logs them and they may change, and the progress bar.
+
+    A System without a scheduler keeps its learning rates constant, as its operative
+    config records; a monitor would log the same values at every step and cost a
+    callback's dispatch at every hook (docs/performance.md).
 
     The progress bar is Lightning's, redrawn every :data:`PROGRESS_BAR_REFRESH_RATE`
     batches instead of after each one (``TQDMProgressBar.refresh_rate`` rebinds it).
@@ -344,7 +348,8 @@ def _default_callbacks(run_dir: Path) -> list[Any]:
     callbacks = []
     if config.query("lightning.Trainer", "enable_checkpointing", default=True):
         callbacks += _checkpoint_callbacks(str(run_dir / rundir.CHECKPOINTS))
-    if config.query("lightning.Trainer", "logger", default=True) not in (False, None):
+    constant_rates = isinstance(system, System) and system.scheduler is None
+    if config.query("lightning.Trainer", "logger", default=True) not in (False, None) and not constant_rates:
         callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
     if config.query("lightning.Trainer", "enable_progress_bar", default=True):
         callbacks.append(config.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",

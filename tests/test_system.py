@@ -144,3 +144,11 @@ def test_stop_on_nonfinite_loss_false_trains_on(tmp_path):
                             root_dir=tmp_path)
     assert result.status == "completed"
     assert not torch.isfinite(torch.tensor(result.metrics["train/loss"]))
+
+
+def test_learning_rates_are_logged_when_a_scheduler_changes_them(classifier_run, tmp_path):
+    assert "lr-AdamW" in classifier_run.metrics
+    constant = ginlight.train([CONFIGS / "classifier.gin"], ["MAX_EPOCHS=1", "System.scheduler = None", *SHORT],
+                              root_dir=tmp_path)
+    assert constant.status == "completed"
+    assert not any(key.startswith("lr-") for key in constant.metrics)
