@@ -85,12 +85,17 @@ class Experiment:
 
 @dataclass
 class RunResult:
-    """What :func:`train` returns."""
+    """What :func:`train` returns.
+
+    ``recorded`` is False in the other ranks of a multi-process run: they share rank
+    0's run directory and leave its records to rank 0.
+    """
 
     run_dir: Path
     status: str
     metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
+    recorded: bool = True
 
 
 def train(
@@ -191,19 +196,13 @@ def _execute(
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
         trainer = _build_trainer(experiment, Path(inherited_dir), stage)
         _run_stage(experiment, trainer, stage, ckpt_path)
-        return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer))
+        return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer), recorded=False)
 
     if resuming:
         path = Path(run_dir)
     else:
-        path = _create_run_dir(root_dir, run_dir, name or (Path(gin_files[0]).stem if gin_files else "run"))
-        files = [config.resolve(f, search_paths) for f in gin_files]
-        try:
-            rundir.write_atomic(path / rundir.CONFIG, config.merged_input(files, bindings))
-        except OSError as exc:  # a full disk, a quota: fail now rather than at the first checkpoint
-            shutil.rmtree(path, ignore_errors=True)
-            raise ConfigError(f"cannot write to the run directory {path}: {exc}.",
-                              hint="Free some space, or pass a --root_dir on another disk.") from None
+        path = _new_run_dir(root_dir, run_dir, name or (Path(gin_files[0]).stem if gin_files else "run"),
+                            [config.resolve(f, search_paths) for f in gin_files], bindings)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
     with rundir.console_to_file(path / rundir.LOG):
@@ -213,20 +212,7 @@ def _execute(
             if not resuming:
                 shutil.rmtree(path)
             raise
-        header = f"Operative config of {path}, seed {seed}.\nRerun with: ginlight-train --gin_file={path / rundir.OPERATIVE_CONFIG}"
-        if isinstance(experiment.system, System) and experiment.system.optimizer is not None:
-            # Record the optimizer and scheduler in gin's operative config now: under
-            # ddp_spawn they are only ever built in other processes.
-            experiment.system.configure_optimizers()
-        writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG,
-                                       functools.partial(config.operative_config, paths, header))
-        writer.write()
-        carrier = GinConfigCarrier(paths)
-        for loader in getattr(experiment.system, "dataloaders", {}).values():
-            carrier.wrap_workers(loader)
-        # Each callback costs Lightning a dispatch per hook, a dozen a step: the carrier joins only
-        # where ranks start without this process's memory (ddp_spawn).
-        trainer.callbacks += [writer, carrier] if _spawns_ranks(trainer) else [writer]
+        writer = _record_config(experiment, trainer, path, paths, seed)
         record = rundir.RunRecord(path)
         if resuming:
             record.resumed(ckpt_path)
@@ -254,6 +240,40 @@ def _execute(
             record.finish(status, error, metrics=metrics, best_checkpoint=best,
                           weights_sha256=weights_hash(experiment.system.state_dict()))
     return RunResult(path, status, metrics, best)
+
+
+def _new_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str,
+                 gin_files: Sequence[Path], bindings: Sequence[str]) -> Path:
+    """A fresh run directory holding ``config.gin``, the input as composed."""
+    path = _create_run_dir(root_dir, run_dir, name)
+    try:
+        rundir.write_atomic(path / rundir.CONFIG, config.merged_input(gin_files, bindings))
+    except OSError as exc:  # a full disk, a quota: fail now rather than at the first checkpoint
+        shutil.rmtree(path, ignore_errors=True)
+        raise ConfigError(f"cannot write to the run directory {path}: {exc}.",
+                          hint="Free some space, or pass a --root_dir on another disk.") from None
+    return path
+
+
+def _record_config(experiment: Experiment, trainer: Trainer, path: Path, paths: Sequence[str],
+                   seed: int) -> OperativeConfigWriter:
+    """Writes the operative config now and gives the trainer what keeps it recorded and carried."""
+    if isinstance(experiment.system, System) and experiment.system.optimizer is not None:
+        # Record the optimizer and scheduler in gin's operative config now: under
+        # ddp_spawn they are only ever built in other processes.
+        experiment.system.configure_optimizers()
+    header = (f"Operative config of {path}, seed {seed}.\n"
+              f"Rerun with: ginlight-train --gin_file={path / rundir.OPERATIVE_CONFIG}")
+    writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG,
+                                   functools.partial(config.operative_config, paths, header))
+    writer.write()
+    carrier = GinConfigCarrier(paths)
+    for loader in getattr(experiment.system, "dataloaders", {}).values():
+        carrier.wrap_workers(loader)
+    # Each callback costs Lightning a dispatch per hook, a dozen a step: the carrier joins only
+    # where ranks start without this process's memory (ddp_spawn).
+    trainer.callbacks += [writer, carrier] if _spawns_ranks(trainer) else [writer]
+    return writer
 
 
 def _choose_seed() -> int:

@@ -28,6 +28,7 @@ def ddp_run(tmp_path_factory):
     result = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={root}",
                             "--gin_bindings=Trainer.strategy='ddp'", *TWO_RANKS)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ginlight-train: completed; run directory:") == 1  # not once per rank
     return only_run(root)
 
 

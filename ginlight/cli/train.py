@@ -62,7 +62,8 @@ def main(argv: Sequence[str]) -> int:
             )
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
-    print(f"{COMMAND}: {result.status}; run directory: {result.run_dir}")
+    if result.recorded:  # once per run, not once per rank
+        print(f"{COMMAND}: {result.status}; run directory: {result.run_dir}")
     if result.status == "interrupted":
         print(f"Resume it with: {COMMAND} --resume={result.run_dir}")
     return 0 if result.status == "completed" else 1
