@@ -270,7 +270,7 @@ def _record_config(experiment: Experiment, trainer: Trainer, path: Path, paths: 
     carrier = GinConfigCarrier(paths)
     for loader in getattr(experiment.system, "dataloaders", {}).values():
         carrier.wrap_workers(loader)
-    # Each callback costs Lightning a dispatch per hook, a dozen a step: the carrier joins only
+    # Each callback costs Lightning a dispatch at each of about six hooks a step: the carrier joins only
     # where ranks start without this process's memory (ddp_spawn).
     trainer.callbacks += [writer, carrier] if _spawns_ranks(trainer) else [writer]
     return writer
