@@ -42,7 +42,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import gin
 import lightning
@@ -280,11 +280,11 @@ def _isolated_run():
 Times = dict[str, dict[str, list[tuple[float, float]]]]
 
 
-def epoch_times(repeats: int, measured_epochs: int, workdir: Path) -> Times:
+def epoch_times(repeats: int, measured_epochs: int, workdir: Path, workloads: Sequence[str] = tuple(WORKLOADS)) -> Times:
     """(wall, CPU) seconds of each measured epoch, per workload and variant."""
-    times: Times = {w: {v: [] for v in VARIANTS} for w in WORKLOADS}
+    times: Times = {w: {v: [] for v in VARIANTS} for w in workloads}
     order = list(VARIANTS)
-    for workload in WORKLOADS:
+    for workload in workloads:
         for repeat in range(repeats):
             rotated = order[repeat % len(order):] + order[: repeat % len(order)]
             for variant in rotated:
@@ -384,7 +384,7 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
         ("cnn", "c", "a", 1.05), ("cnn", "c", "b", 1.0),
     ]
     lines += ["", "| target | wall | CPU | wall, each repeat (min-max) |", "| --- | ---: | ---: | ---: |"]
-    for workload, variant, against, limit in targets:
+    for workload, variant, against, limit in (t for t in targets if t[0] in times):
         ratios = [m[workload][variant] / m[workload][against] for m in (wall, cpu)]
         spread = _repeat_ratios(times[workload], variant, against, repeats)
         lines.append(f"| {workload} ({variant}) <= {limit:.2f} x ({against}) | "
@@ -427,6 +427,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat of one measured epoch: checks that it runs")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each variant (default 5)")
     parser.add_argument("--epochs", type=int, default=4, help="measured epochs per run (default 4)")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append",
+                        help="measure only this workload (repeatable; default: all)")
     parser.add_argument("--lightning_script", nargs=2, metavar=("FIRST_STEP_FILE", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lightning_script:
@@ -439,8 +441,8 @@ def main() -> None:
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ginlight-overhead-") as folder:
         workdir = Path(folder)
-        times = epoch_times(repeats, epochs, workdir)
-        startup = startup_times(1 if args.quick else args.repeats, workdir)
+        times = epoch_times(repeats, epochs, workdir, args.workload or tuple(WORKLOADS))
+        startup = startup_times(1 if args.quick else 5, workdir)
     print(report(times, startup, repeats, (load_at_start, os.getloadavg()[0])))
 
 

@@ -35,6 +35,15 @@ def test_overhead_benchmark_quick_prints_the_table():
     assert "--print_config and --list_configurables built nothing: yes" in table
 
 
+def test_overhead_benchmark_measures_only_the_workloads_asked_for():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--quick", "--workload=mlp"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| mlp | (c) ginlight, shipped defaults" in result.stdout
+    assert "mlp (c) <= 1.30 x (e)" in result.stdout
+    assert "cnn" not in result.stdout
+
+
 def _batches(sizes, num_classes=5, features=()):
     generator = torch.Generator().manual_seed(0)
     return [(torch.randn(n, num_classes, *features, generator=generator),
