@@ -132,6 +132,10 @@ def _dataset(workload: str) -> TensorDataset:
     return TensorDataset(inputs, (inputs.flatten(1) @ teacher).argmax(1))  # learnable labels
 
 
+#: (wall-clock seconds, this process's CPU seconds): when something happened, or how long it took.
+Clock = tuple[float, float]
+
+
 class TimedLoader(DataLoader):
     """A DataLoader that notes when each epoch starts iterating: one clock for every variant.
 
@@ -141,7 +145,7 @@ class TimedLoader(DataLoader):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.epoch_starts: list[tuple[float, float]] = []
+        self.epoch_starts: list[Clock] = []
 
     def __iter__(self) -> Any:
         self.epoch_starts.append((time.perf_counter(), time.process_time()))
@@ -197,7 +201,7 @@ class BareModule(_Classifier):
 # -- the variants: each trains `epochs` epochs and returns its loader's epoch start times ----
 
 
-def run_raw(workload: str, epochs: int, root: Path) -> list[tuple[float, float]]:
+def run_raw(workload: str, epochs: int, root: Path) -> list[Clock]:
     torch.manual_seed(0)
     net = network(workload)
     data = loader(workload)
@@ -212,21 +216,21 @@ def run_raw(workload: str, epochs: int, root: Path) -> list[tuple[float, float]]
     return data.epoch_starts
 
 
-def run_lightning(workload: str, epochs: int, root: Path) -> list[tuple[float, float]]:
+def run_lightning(workload: str, epochs: int, root: Path) -> list[Clock]:
     seed_everything(0, verbose=False)
     trainer = Trainer(max_epochs=epochs, accelerator="cpu", default_root_dir=str(root))
     trainer.fit(LoggingModule(network(workload)), loader(workload))
     return _loaders[-1].epoch_starts
 
 
-def run_barebones(workload: str, epochs: int, root: Path) -> list[tuple[float, float]]:
+def run_barebones(workload: str, epochs: int, root: Path) -> list[Clock]:
     seed_everything(0, verbose=False)
     trainer = Trainer(max_epochs=epochs, accelerator="cpu", barebones=True, default_root_dir=str(root))
     trainer.fit(BareModule(network(workload)), loader(workload))
     return _loaders[-1].epoch_starts
 
 
-def _run_ginlight(workload: str, epochs: int, root: Path, bindings: list[str]) -> list[tuple[float, float]]:
+def _run_ginlight(workload: str, epochs: int, root: Path, bindings: list[str]) -> list[Clock]:
     import ginlight
 
     ginlight.train([_gin_file(root)], [*_macros(workload, epochs), *bindings], root_dir=root, name=workload,
@@ -234,11 +238,11 @@ def _run_ginlight(workload: str, epochs: int, root: Path, bindings: list[str]) -
     return _loaders[-1].epoch_starts
 
 
-def run_ginlight(workload: str, epochs: int, root: Path) -> list[tuple[float, float]]:
+def run_ginlight(workload: str, epochs: int, root: Path) -> list[Clock]:
     return _run_ginlight(workload, epochs, root, [])
 
 
-def run_ginlight_quiet(workload: str, epochs: int, root: Path) -> list[tuple[float, float]]:
+def run_ginlight_quiet(workload: str, epochs: int, root: Path) -> list[Clock]:
     return _run_ginlight(workload, epochs, root, QUIET_BINDINGS)
 
 
@@ -253,7 +257,7 @@ def _macros(workload: str, epochs: int) -> list[str]:
     return [f"WORKLOAD = '{workload}'", f"EPOCHS = {epochs}", f"LR = {LR}", f"NUM_CLASSES = {NUM_CLASSES}"]
 
 
-VARIANTS: dict[str, tuple[str, Callable[[str, int, Path], list[tuple[float, float]]]]] = {
+VARIANTS: dict[str, tuple[str, Callable[[str, int, Path], list[Clock]]]] = {
     "a": ("raw PyTorch loop", run_raw),
     "b": ("Lightning, self.log, defaults", run_lightning),
     "c": ("ginlight, shipped defaults", run_ginlight),
@@ -277,7 +281,7 @@ def _isolated_run():
             torch.set_num_threads(1)
 
 
-Times = dict[str, dict[str, list[tuple[float, float]]]]
+Times = dict[str, dict[str, list[Clock]]]
 
 
 def epoch_times(repeats: int, measured_epochs: int, workdir: Path, workloads: Sequence[str] = tuple(WORKLOADS)) -> Times:
@@ -312,7 +316,7 @@ def _wall(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def _to_first_step(command: list[str], stamp: Path, cwd: Path) -> tuple[float, float]:
+def _to_first_step(command: list[str], stamp: Path, cwd: Path) -> Clock:
     """(wall, CPU) seconds from launching ``command`` to its first training step."""
     launched = time.time()
     subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -412,7 +416,7 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
     return "\n".join(lines)
 
 
-def _repeat_ratios(times: dict[str, list[tuple[float, float]]], variant: str, against: str,
+def _repeat_ratios(times: dict[str, list[Clock]], variant: str, against: str,
                    repeats: int) -> list[float]:
     """The ratio of median wall seconds per epoch within each repeat: how far the machine's
     noise moves a ratio measured side by side."""

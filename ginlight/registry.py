@@ -192,7 +192,8 @@ def register_all() -> None:
         _done = True
 
 
+@functools.cache
 def _import_own_configurables() -> None:
-    """ginlight's own configurables register when their modules are imported."""
+    """ginlight's own configurables register when their modules are imported: once per process."""
     for module_name in ("adapters", "system", "data", "models", "callbacks", "experiment"):
         importlib.import_module(f"ginlight.{module_name}")
