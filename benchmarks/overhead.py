@@ -15,11 +15,12 @@ number of steps, on one thread:
     (e) Lightning with ``barebones=True``, the floor of any loop the Trainer runs.
 
 Two workloads: a tiny MLP, whose cost is per-step bookkeeping, and a small CNN whose step
-is compute-bound. Variants run interleaved in one process, in a rotated order per repeat.
-An epoch is timed from the moment its loader starts iterating to the moment the next
-epoch's does, so epoch-end work (metric compute, logging, checkpointing) counts; the first
-epoch of each run is a warm-up. Ratios are to (a) in the same run, which is what survives
-a busy machine.
+is compute-bound. The variants run side by side in one process, each in a thread of its
+own, taking turns: a turn is an epoch of the MLP, a batch of the CNN (see :class:`Turns`).
+An epoch is timed on its variant's own clock, which runs only during its turns, from the
+moment its loader starts iterating to the moment the next epoch's does, so epoch-end work
+(metric compute, logging, checkpointing) counts; the first epoch of each run is a warm-up.
+Ratios are to (a) taking turns in the same run, which is what survives a busy machine.
 
 Start-up: wall time of ``ginlight-train --help``, ``--print_config`` and
 ``--list_configurables`` (which must build nothing), and the time from launch to the
@@ -30,14 +31,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import functools
+import itertools
 import logging
+import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -56,24 +61,28 @@ from ginlight.models import MLP, ConvNet
 
 NUM_CLASSES = 10
 LR = 1e-3
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A network, the shape of its inputs, and how many steps make an epoch."""
+    """A network, the shape of its inputs, how many steps make an epoch, and how many a turn."""
 
     build: Callable[[], nn.Module]
     input_shape: tuple[int, ...]
     steps: int
     batch_size: int = 32
+    batches_per_turn: int = 1
 
 
 WORKLOADS = {
-    # Overhead-bound: a step of raw PyTorch takes well under a millisecond.
-    "mlp": Workload(lambda: MLP(64, NUM_CLASSES, hidden=(128,)), (64,), steps=45),
+    # Overhead-bound: a step of raw PyTorch takes well under a millisecond; a turn is an epoch,
+    # long enough that refilling the caches after another variant's turn is lost in it.
+    "mlp": Workload(lambda: MLP(64, NUM_CLASSES, hidden=(128,)), (64,), steps=45, batches_per_turn=45),
     # Compute-bound: convolutions over batches of 128 28x28 images dominate each step (with batches
     # of 32, Lightning's own per-step work, barebones=True, was still 6% of a step on a slow CPU).
+    # A turn is a step, about 0.1 s.
     "cnn": Workload(lambda: ConvNet(1, NUM_CLASSES, channels=(32, 64)), (1, 28, 28), steps=8, batch_size=128),
 }
 
@@ -132,35 +141,132 @@ def _dataset(workload: str) -> TensorDataset:
     return TensorDataset(inputs, (inputs.flatten(1) @ teacher).argmax(1))  # learnable labels
 
 
-#: (wall-clock seconds, this process's CPU seconds): when something happened, or how long it took.
+#: (wall-clock seconds, CPU seconds): when something happened, or how long it took.
 Clock = tuple[float, float]
 
 
-class TimedLoader(DataLoader):
-    """A DataLoader that notes when each epoch starts iterating: one clock for every variant.
+class Turns:
+    """Runs variants in threads of their own that take turns, and keeps each one's clock.
 
-    Each start is (wall-clock seconds, this process's CPU seconds): on a machine that
-    others share, CPU time says what a variant costs with less of their noise.
+    This machine's speed drifts by tens of percent within seconds, in CPU seconds as
+    much as in wall seconds (another tenant on the same core, ...): variants run one
+    after another see different machines, and a 5% difference drowns. Variants that
+    take turns every tenth of a second or so see the same machine. Only the variant
+    holding the turn runs; each variant's clock runs only while it holds the turn, and it
+    runs with torch's process-wide flags as it set them (Lightning and ginlight turn on
+    deterministic algorithms for the whole process, which costs a CNN's step about 5%).
+    Outside :meth:`run`, a thread's clock is the process's and passing the turn does nothing.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._order: list[str] = []  # the variants still running, in the order they take turns
+        self._holder: str | None = None
+        self._own = threading.local()  # the calling variant's name, and its clock at its turn's start
+
+    def run(self, jobs: dict[str, Callable[[], Any]]) -> None:
+        """Runs the jobs, one thread each, taking turns in the order given until all return."""
+        self._order, self._holder = list(jobs), next(iter(jobs))
+        errors: list[BaseException] = []
+        initial_flags = _torch_flags()
+
+        def take_part(name: str, job: Callable[[], Any]) -> None:
+            torch.set_num_threads(1)
+            self._own.name, self._own.spent, self._own.flags = name, (0.0, 0.0), initial_flags
+            self._wait()
+            try:
+                job()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                with self._changed:
+                    position = self._order.index(name)
+                    self._order.remove(name)
+                    self._holder = self._order[position % len(self._order)] if self._order else None
+                    self._changed.notify_all()
+
+        threads = [threading.Thread(target=take_part, args=item, name=f"variant {item[0]}") for item in jobs.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def clock(self) -> Clock:
+        """The calling variant's own time: wall and CPU seconds spent in its turns so far."""
+        if not hasattr(self._own, "name"):
+            return time.perf_counter(), time.process_time()
+        (wall, cpu), (wall_start, cpu_start) = self._own.spent, self._own.started
+        return wall + time.perf_counter() - wall_start, cpu + time.thread_time() - cpu_start
+
+    def pass_turn(self) -> None:
+        """Lets the other variants take their turns; returns when it is the caller's again."""
+        if not hasattr(self._own, "name"):
+            return
+        self._own.spent, self._own.flags = self.clock(), _torch_flags()
+        with self._changed:
+            self._holder = self._order[(self._order.index(self._own.name) + 1) % len(self._order)]
+            self._changed.notify_all()
+        self._wait()
+
+    def _wait(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._holder == self._own.name)
+        _set_torch_flags(self._own.flags)
+        self._own.started = time.perf_counter(), time.thread_time()
+
+
+#: Whether deterministic algorithms are on, only warn, and fill new tensors: torch's process-wide flags.
+TorchFlags = tuple[bool, bool, bool]
+
+
+def _torch_flags() -> TorchFlags:
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.utils.deterministic.fill_uninitialized_memory)
+
+
+def _set_torch_flags(flags: TorchFlags) -> None:
+    torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+    torch.utils.deterministic.fill_uninitialized_memory = flags[2]
+
+
+TURNS = Turns()
+
+
+class TimedLoader(DataLoader):
+    """A DataLoader that notes when each epoch starts iterating, on its variant's clock, and
+    passes the turn every ``batches_per_turn`` batches."""
+
+    def __init__(self, *args: Any, batches_per_turn: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.batches_per_turn = batches_per_turn
         self.epoch_starts: list[Clock] = []
 
     def __iter__(self) -> Any:
-        self.epoch_starts.append((time.perf_counter(), time.process_time()))
-        return super().__iter__()
+        self.epoch_starts.append(TURNS.clock())
+        batches = super().__iter__()
+        for index in itertools.count():
+            if index % self.batches_per_turn == 0:
+                TURNS.pass_turn()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            yield batch
 
 
-_loaders: list[TimedLoader] = []  # every loader built, so a run's timings can be read after it
+_loaders: dict[int, TimedLoader] = {}  # each thread's latest loader, so a run's timings can be read after it
 
 
 @gin.configurable(module="benchmarks.overhead")
 def loader(workload: str = gin.REQUIRED) -> TimedLoader:
     """The workload's shuffled training loader."""
     spec = WORKLOADS[workload]
-    _loaders.append(TimedLoader(_dataset(workload), batch_size=spec.batch_size, shuffle=True))
-    return _loaders[-1]
+    built = TimedLoader(_dataset(workload), batch_size=spec.batch_size, shuffle=True,
+                        batches_per_turn=spec.batches_per_turn)
+    _loaders[threading.get_ident()] = built
+    return built
 
 
 class _Classifier(LightningModule):
@@ -219,15 +325,17 @@ def run_raw(workload: str, epochs: int, root: Path) -> list[Clock]:
 def run_lightning(workload: str, epochs: int, root: Path) -> list[Clock]:
     seed_everything(0, verbose=False)
     trainer = Trainer(max_epochs=epochs, accelerator="cpu", default_root_dir=str(root))
-    trainer.fit(LoggingModule(network(workload)), loader(workload))
-    return _loaders[-1].epoch_starts
+    data = loader(workload)
+    trainer.fit(LoggingModule(network(workload)), data)
+    return data.epoch_starts
 
 
 def run_barebones(workload: str, epochs: int, root: Path) -> list[Clock]:
     seed_everything(0, verbose=False)
     trainer = Trainer(max_epochs=epochs, accelerator="cpu", barebones=True, default_root_dir=str(root))
-    trainer.fit(BareModule(network(workload)), loader(workload))
-    return _loaders[-1].epoch_starts
+    data = loader(workload)
+    trainer.fit(BareModule(network(workload)), data)
+    return data.epoch_starts
 
 
 def _run_ginlight(workload: str, epochs: int, root: Path, bindings: list[str]) -> list[Clock]:
@@ -235,7 +343,7 @@ def _run_ginlight(workload: str, epochs: int, root: Path, bindings: list[str]) -
 
     ginlight.train([_gin_file(root)], [*_macros(workload, epochs), *bindings], root_dir=root, name=workload,
                    argv=["benchmarks/overhead.py"])
-    return _loaders[-1].epoch_starts
+    return _loaders[threading.get_ident()].epoch_starts
 
 
 def run_ginlight(workload: str, epochs: int, root: Path) -> list[Clock]:
@@ -268,38 +376,49 @@ VARIANTS: dict[str, tuple[str, Callable[[str, int, Path], list[Clock]]]] = {
 
 @contextlib.contextmanager
 def _isolated_run():
-    """Silences a run's console output and restores the global state Lightning changes."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    """Silences a run's console output and restores the global state Lightning and ginlight change."""
+    flags = _torch_flags()
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), \
             contextlib.redirect_stderr(devnull), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+            _set_torch_flags(flags)
             torch.set_num_threads(1)
 
 
-Times = dict[str, dict[str, list[Clock]]]
+# The variants that take turns in one run, ginlight's last: its run swaps the console for its
+# log file while it lasts, so it starts once the others' progress bars have taken the console.
+# Two runs of ginlight would share gin's config and that swap: (d) takes turns apart, with the
+# references (a) and (e) again.
+GROUPS = (("a", "b", "e", "c"), ("a", "e", "d"))
+
+#: Per workload, per group (as in GROUPS), each variant's (wall, CPU) seconds of each measured epoch.
+Times = dict[str, list[dict[str, list[Clock]]]]
 
 
 def epoch_times(repeats: int, measured_epochs: int, workdir: Path, workloads: Sequence[str] = tuple(WORKLOADS)) -> Times:
-    """(wall, CPU) seconds of each measured epoch, per workload and variant."""
-    times: Times = {w: {v: [] for v in VARIANTS} for w in workloads}
-    order = list(VARIANTS)
-    for workload in workloads:
-        for repeat in range(repeats):
-            rotated = order[repeat % len(order):] + order[: repeat % len(order)]
-            for variant in rotated:
-                root = workdir / f"{workload}-{variant}-{repeat}"
+    """(wall, CPU) seconds of each measured epoch, per workload, group and variant."""
+    times: Times = {w: [{v: [] for v in group} for group in GROUPS] for w in workloads}
+    for workload, repeat in itertools.product(workloads, range(repeats)):
+        for number, (group, group_times) in enumerate(zip(GROUPS, times[workload])):
+            starts: dict[str, list[Clock]] = {}
+
+            def measure(variant: str) -> None:
+                root = workdir / f"{workload}-{repeat}-{number}{variant}"
                 root.mkdir()
-                with _isolated_run():
-                    # warm-up epoch, measured epochs, and one more whose start ends the last measured one
-                    starts = VARIANTS[variant][1](workload, measured_epochs + 2, root)
+                # warm-up epoch, measured epochs, and one more whose start ends the last measured one
+                starts[variant] = VARIANTS[variant][1](workload, measured_epochs + 2, root)
+
+            # Odd repeats reverse who follows whom, ginlight still starting last.
+            order = group[:-1][::-1] + group[-1:] if repeat % 2 else group
+            with _isolated_run():
+                TURNS.run({variant: functools.partial(measure, variant) for variant in order})
+            for variant, clocks in starts.items():
                 # ginlight's check of the wiring before training draws a batch too: epochs are the last starts
-                starts = starts[-(measured_epochs + 2):]
-                times[workload][variant] += [(b[0] - a[0], b[1] - a[1]) for a, b in zip(starts[1:], starts[2:])]
+                clocks = clocks[-(measured_epochs + 2):]
+                group_times[variant] += [(b[0] - a[0], b[1] - a[1]) for a, b in zip(clocks[1:], clocks[2:])]
     return times
 
 
@@ -365,9 +484,10 @@ def lightning_script(first_step_file: str, root: str) -> None:
 
 
 def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[float, float]) -> str:
-    """The tables: per-epoch medians and their ratios, the targets, then start-up."""
-    wall = {w: {v: statistics.median(t for t, _ in per[v]) for v in per} for w, per in times.items()}
-    cpu = {w: {v: statistics.median(c for _, c in per[v]) for v in per} for w, per in times.items()}
+    """The tables: per-epoch medians and their ratios, the targets, then start-up.
+
+    Each variant's ratios are to (a) and (e) in the group it took turns with (the first that holds it).
+    """
     lines = [
         f"torch {torch.__version__}, lightning {lightning.__version__}, python {platform.python_version()}, "
         f"{torch.get_num_threads()} thread, {os.cpu_count()} CPUs, {repeats} repeats; "
@@ -376,24 +496,29 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
         "| model | variant | s/epoch | x (a) | x (e) | CPU s/epoch | CPU x (a) | CPU x (e) | epochs |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for workload in times:
-        w, c = wall[workload], cpu[workload]
+    for workload, groups in times.items():
         for variant in VARIANTS:
+            group = _group_of(groups, variant)
+            wall, cpu = (_median(group[variant], clock) for clock in (0, 1))
+            ratios = [_median(group[variant], clock) / _median(group[against], clock)
+                      for clock in (0, 1) for against in ("a", "e")]
             lines.append(
-                f"| {workload} | ({variant}) {VARIANTS[variant][0]} | {w[variant]:.4f} | {w[variant] / w['a']:.2f} | "
-                f"{w[variant] / w['e']:.2f} | {c[variant]:.4f} | {c[variant] / c['a']:.2f} | "
-                f"{c[variant] / c['e']:.2f} | {len(times[workload][variant])} |")
+                f"| {workload} | ({variant}) {VARIANTS[variant][0]} | {wall:.4f} | {ratios[0]:.2f} | {ratios[1]:.2f} | "
+                f"{cpu:.4f} | {ratios[2]:.2f} | {ratios[3]:.2f} | {len(group[variant])} |")
     targets = [  # (workload, variant, against, at most)
         ("mlp", "c", "a", 2.5), ("mlp", "c", "e", 1.3), ("mlp", "c", "b", 0.75),
         ("cnn", "c", "a", 1.05), ("cnn", "c", "b", 1.0),
     ]
-    lines += ["", "| target | wall | CPU | wall, each repeat (min-max) |", "| --- | ---: | ---: | ---: |"]
+    lines += ["", "| target | wall | CPU | wall, repeats' median ratio: interval | settled |",
+              "| --- | ---: | ---: | ---: | --- |"]
     for workload, variant, against, limit in (t for t in targets if t[0] in times):
-        ratios = [m[workload][variant] / m[workload][against] for m in (wall, cpu)]
-        spread = _repeat_ratios(times[workload], variant, against, repeats)
+        group = _group_of(times[workload], variant)
+        ratios = [_median(group[variant], clock) / _median(group[against], clock) for clock in (0, 1)]
+        low, high, confidence = _median_interval(_repeat_ratios(group, variant, against, repeats))
+        settled = "no" if confidence < 0.95 else "met" if high <= limit else "missed" if low > limit else "no"
         lines.append(f"| {workload} ({variant}) <= {limit:.2f} x ({against}) | "
                      + " | ".join(f"{r:.2f} {'ok' if r <= limit else 'MISSED'}" for r in ratios)
-                     + f" | {min(spread):.2f}-{max(spread):.2f} |")
+                     + f" | {low:.2f}-{high:.2f} ({confidence:.0%}) | {settled} |")
     first = {name: statistics.median(w for w, _ in t) for name, t in startup["first step"].items()}
     first_cpu = {name: statistics.median(c for _, c in t) for name, t in startup["first step"].items()}
     first_ratio = first["ginlight-train"] / first["plain Lightning script"]
@@ -416,14 +541,52 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
     return "\n".join(lines)
 
 
-def _repeat_ratios(times: dict[str, list[Clock]], variant: str, against: str,
-                   repeats: int) -> list[float]:
+def _group_of(groups: list[dict[str, list[Clock]]], variant: str) -> dict[str, list[Clock]]:
+    return next(group for group in groups if variant in group)
+
+
+def _median(epochs: list[Clock], clock: int) -> float:
+    """The median of the epochs' wall (``clock`` 0) or CPU (1) seconds."""
+    return statistics.median(epoch[clock] for epoch in epochs)
+
+
+def _median_interval(values: list[float]) -> tuple[float, float, float]:
+    """The narrowest interval between order statistics of ``values`` that holds their
+    distribution's median with at least 95% confidence, and that confidence.
+
+    Distribution-free: it assumes only that the values are independent, as repeats are
+    (each builds its own runs). With fewer than six values no such interval exists; then
+    it is their range, with the confidence that has.
+    """
+    ordered, n = sorted(values), len(values)
+    # the median lies outside [ordered[k], ordered[n-1-k]] when at most k values fall on one side
+    outside = [2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n for k in range(n // 2)]
+    k = max([k for k, p in enumerate(outside) if p <= 0.05], default=0)
+    return ordered[k], ordered[n - 1 - k], 1 - outside[k] if outside else 0.0
+
+
+def _repeat_ratios(group: dict[str, list[Clock]], variant: str, against: str, repeats: int) -> list[float]:
     """The ratio of median wall seconds per epoch within each repeat: how far the machine's
     noise moves a ratio measured side by side."""
-    per_repeat = len(times[variant]) // repeats
-    return [statistics.median(w for w, _ in times[variant][r * per_repeat:(r + 1) * per_repeat])
-            / statistics.median(w for w, _ in times[against][r * per_repeat:(r + 1) * per_repeat])
-            for r in range(repeats)]
+    per_repeat = len(group[variant]) // repeats
+    return [_median(group[variant][r * per_repeat:(r + 1) * per_repeat], 0)
+            / _median(group[against][r * per_repeat:(r + 1) * per_repeat], 0) for r in range(repeats)]
+
+
+def _keep_freed_memory() -> None:
+    """Has glibc's malloc keep the memory of freed tensors instead of returning it to the system.
+
+    By default the CNN's activations (13 MB a layer) are mapped afresh at each step about
+    as often as not, depending on the heap's history: 3,000-9,000 page faults a step, up to
+    10% of it, differing from run to run. Kept, a step faults no page, and runs of
+    the same code differ by the machine's noise only. (Other C libraries: nothing to do.)
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)  # the largest glibc takes: served from the heap below it
+    libc.mallopt(M_TRIM_THRESHOLD, 2**30)  # the heap shrinks only past 1 GiB free at its top
 
 
 def main() -> None:
@@ -440,6 +603,7 @@ def main() -> None:
         return
     repeats, epochs = (1, 1) if args.quick else (args.repeats, args.epochs)
     torch.set_num_threads(1)
+    _keep_freed_memory()
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)  # per-run banners, not the epochs' cost
     load_at_start = os.getloadavg()[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.wrappers import Running
 
 import ginlight
+from benchmarks.overhead import Turns, _median_interval
 from ginlight.models import MLP
 from ginlight.system import PENDING_ELEMENTS, PendingUpdates
 
@@ -42,6 +44,73 @@ def test_overhead_benchmark_measures_only_the_workloads_asked_for():
     assert "| mlp | (c) ginlight, shipped defaults" in result.stdout
     assert "mlp (c) <= 1.30 x (e)" in result.stdout
     assert "cnn" not in result.stdout
+
+
+def test_turns_alternate_and_each_clock_counts_its_own_turns_only():
+    turns, taken, clocks = Turns(), [], {}
+
+    def variant(name, seconds_a_turn):
+        def job():
+            for _ in range(3):
+                taken.append(name)
+                time.sleep(seconds_a_turn)
+                turns.pass_turn()
+            clocks[name] = turns.clock()
+        return job
+
+    turns.run({"quick": variant("quick", 0.01), "slow": variant("slow", 0.1)})
+    assert taken == ["quick", "slow"] * 3
+    assert 0.03 <= clocks["quick"][0] < 0.1  # three turns of its own, none of the slow one's 0.3 s
+    assert 0.3 <= clocks["slow"][0] < 0.4
+    assert clocks["slow"][1] < 0.05  # sleeping uses no CPU
+
+
+def test_turns_pass_on_a_variants_error_once_all_have_stopped():
+    turns, finished = Turns(), []
+
+    def failing():
+        turns.pass_turn()
+        raise ValueError("broken variant")
+
+    def working():
+        for _ in range(3):
+            turns.pass_turn()
+        finished.append(True)
+
+    with pytest.raises(ValueError, match="broken variant"):
+        turns.run({"failing": failing, "working": working})
+    assert finished == [True]
+
+
+def test_turns_give_each_variant_the_torch_flags_it_set():
+    turns, seen = Turns(), []
+
+    def deterministic():
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        turns.pass_turn()
+        seen.append(("deterministic", torch.are_deterministic_algorithms_enabled(),
+                     torch.utils.deterministic.fill_uninitialized_memory))
+
+    def plain():
+        turns.pass_turn()
+        seen.append(("plain", torch.are_deterministic_algorithms_enabled(),
+                     torch.utils.deterministic.fill_uninitialized_memory))
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(False)
+    try:
+        turns.run({"deterministic": deterministic, "plain": plain})
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = before[1]
+    assert seen == [("deterministic", True, False), ("plain", False, before[1])]
+
+
+@pytest.mark.parametrize("count, expected", [(10, (1, 8, 0.979)), (20, (5, 14, 0.959)), (5, (0, 4, 0.938))])
+def test_median_interval_is_distribution_free(count, expected):
+    low, high, confidence = _median_interval([float(i) for i in reversed(range(count))])
+    assert (low, high, round(confidence, 3)) == expected
 
 
 def _batches(sizes, num_classes=5, features=()):

@@ -55,6 +55,29 @@ def test_the_operative_config_reruns_bit_identically_from_another_directory(conf
     assert logged and logged == _scalars(rerun.run_dir)
 
 
+@pytest.fixture
+def torch_flags():
+    """PyTorch's own defaults during the test, and the process-wide flags as they were after it."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.utils.deterministic.fill_uninitialized_memory)
+    torch.use_deterministic_algorithms(False)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    yield
+    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    torch.utils.deterministic.fill_uninitialized_memory = saved[2]
+
+
+@pytest.mark.parametrize("bound, fills", [([], False), (["Trainer.deterministic = True"], True)])
+def test_ginlight_runs_deterministic_algorithms_without_filling_new_tensors_unless_bound(bound, fills, tmp_path,
+                                                                                        torch_flags, monkeypatch):
+    """docs/performance.md: the fill cost a CNN's step 4%; a Trainer.deterministic of the user's own gets
+    PyTorch's behaviour unchanged."""
+    monkeypatch.chdir(REPO)
+    ginlight.train([CONFIGS / "classifier.gin"], ONE_EPOCH + bound, root_dir=tmp_path)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory is fills
+
+
 def test_weights_hash_sees_every_bit_key_dtype_and_shape():
     weights = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.zeros(2, dtype=torch.bfloat16)}
     reference = weights_hash(weights)
