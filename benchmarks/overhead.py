@@ -1,6 +1,6 @@
 """What ginlight costs: seconds per epoch against a raw PyTorch loop and Lightning, and start-up.
 
-    python -m benchmarks.overhead           # the table in docs/performance.md (a few minutes)
+    python -m benchmarks.overhead           # the tables (about 12 minutes; docs/performance.md's took 20 repeats)
     python -m benchmarks.overhead --quick   # one short repeat: checks that it runs
 
 Every variant trains the same network on the same data from the same seed for the same
@@ -16,7 +16,7 @@ number of steps, on one thread:
 
 Two workloads: a tiny MLP, whose cost is per-step bookkeeping, and a small CNN whose step
 is compute-bound. The variants run side by side in one process, each in a thread of its
-own, taking turns: a turn is an epoch of the MLP, a batch of the CNN (see :class:`Turns`).
+own, taking turns: a turn is 5 batches of the MLP, one of the CNN (see :class:`Turns`).
 An epoch is timed on its variant's own clock, which runs only during its turns, from the
 moment its loader starts iterating to the moment the next epoch's does, so epoch-end work
 (metric compute, logging, checkpointing) counts; the first epoch of each run is a warm-up.
@@ -77,9 +77,9 @@ class Workload:
 
 
 WORKLOADS = {
-    # Overhead-bound: a step of raw PyTorch takes well under a millisecond; a turn is an epoch,
-    # long enough that refilling the caches after another variant's turn is lost in it.
-    "mlp": Workload(lambda: MLP(64, NUM_CLASSES, hidden=(128,)), (64,), steps=45, batches_per_turn=45),
+    # Overhead-bound: a step of raw PyTorch takes a millisecond or two; a turn is 5 steps (turns of
+    # a whole epoch, 45 steps, gave the targets' intervals up to four times as wide).
+    "mlp": Workload(lambda: MLP(64, NUM_CLASSES, hidden=(128,)), (64,), steps=45, batches_per_turn=5),
     # Compute-bound: convolutions over batches of 128 28x28 images dominate each step (with batches
     # of 32, Lightning's own per-step work, barebones=True, was still 6% of a step on a slow CPU).
     # A turn is a step, about 0.1 s.
@@ -151,7 +151,7 @@ class Turns:
     This machine's speed drifts by tens of percent within seconds, in CPU seconds as
     much as in wall seconds (another tenant on the same core, ...): variants run one
     after another see different machines, and a 5% difference drowns. Variants that
-    take turns every tenth of a second or so see the same machine. Only the variant
+    take turns every hundredth or tenth of a second see the same machine. Only the variant
     holding the turn runs; each variant's clock runs only while it holds the turn, and it
     runs with torch's process-wide flags as it set them (Lightning and ginlight turn on
     deterministic algorithms for the whole process, which costs a CNN's step about 5%).
@@ -514,16 +514,17 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
     for workload, variant, against, limit in (t for t in targets if t[0] in times):
         group = _group_of(times[workload], variant)
         ratios = [_median(group[variant], clock) / _median(group[against], clock) for clock in (0, 1)]
-        low, high, confidence = _median_interval(_repeat_ratios(group, variant, against, repeats))
-        settled = "no" if confidence < 0.95 else "met" if high <= limit else "missed" if low > limit else "no"
+        interval, settled = _settled(_repeat_ratios(group, variant, against, repeats), limit)
         lines.append(f"| {workload} ({variant}) <= {limit:.2f} x ({against}) | "
                      + " | ".join(f"{r:.2f} {'ok' if r <= limit else 'MISSED'}" for r in ratios)
-                     + f" | {low:.2f}-{high:.2f} ({confidence:.0%}) | {settled} |")
+                     + f" | {interval} | {settled} |")
     first = {name: statistics.median(w for w, _ in t) for name, t in startup["first step"].items()}
     first_cpu = {name: statistics.median(c for _, c in t) for name, t in startup["first step"].items()}
     first_ratio = first["ginlight-train"] / first["plain Lightning script"]
     first_cpu_ratio = first_cpu["ginlight-train"] / first_cpu["plain Lightning script"]
     help_seconds = statistics.median(startup["--help"])
+    launches = zip(startup["first step"]["ginlight-train"], startup["first step"]["plain Lightning script"])
+    first_interval, first_settled = _settled([ginlight[0] / plain[0] for ginlight, plain in launches], 1.2)
     lines += [
         "",
         "| start-up (median) | wall s | CPU s |",
@@ -535,7 +536,8 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
         "",
         f"`--help` under 1 s: {'ok' if help_seconds < 1 else 'MISSED'} ({help_seconds:.2f} s); "
         f"launch to first step, ginlight-train / plain Lightning <= 1.2: wall "
-        f"{'ok' if first_ratio <= 1.2 else 'MISSED'}, CPU {'ok' if first_cpu_ratio <= 1.2 else 'MISSED'}; "
+        f"{'ok' if first_ratio <= 1.2 else 'MISSED'}, CPU {'ok' if first_cpu_ratio <= 1.2 else 'MISSED'}, "
+        f"wall, repeats' median ratio {first_interval}, settled: {first_settled}; "
         f"--print_config and --list_configurables built nothing: {'yes' if startup['built nothing'] else 'NO'}",
     ]
     return "\n".join(lines)
@@ -548,6 +550,13 @@ def _group_of(groups: list[dict[str, list[Clock]]], variant: str) -> dict[str, l
 def _median(epochs: list[Clock], clock: int) -> float:
     """The median of the epochs' wall (``clock`` 0) or CPU (1) seconds."""
     return statistics.median(epoch[clock] for epoch in epochs)
+
+
+def _settled(repeat_ratios: list[float], limit: float) -> tuple[str, str]:
+    """The repeats' median ratio's interval, and whether it settles ``ratio <= limit``: met, missed or no."""
+    low, high, confidence = _median_interval(repeat_ratios)
+    settled = "no" if confidence < 0.95 else "met" if high <= limit else "missed" if low > limit else "no"
+    return f"{low:.2f}-{high:.2f} ({confidence:.0%})", settled
 
 
 def _median_interval(values: list[float]) -> tuple[float, float, float]:
@@ -592,7 +601,8 @@ def _keep_freed_memory() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repeat of one measured epoch: checks that it runs")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each variant (default 5)")
+    parser.add_argument("--repeats", type=int, default=10,
+                        help="runs of each variant (default 10; 6 or more for a 95%% interval)")
     parser.add_argument("--epochs", type=int, default=4, help="measured epochs per run (default 4)")
     parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append",
                         help="measure only this workload (repeatable; default: all)")
@@ -610,7 +620,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ginlight-overhead-") as folder:
         workdir = Path(folder)
         times = epoch_times(repeats, epochs, workdir, args.workload or tuple(WORKLOADS))
-        startup = startup_times(1 if args.quick else 5, workdir)
+        startup = startup_times(1 if args.quick else repeats, workdir)
     print(report(times, startup, repeats, (load_at_start, os.getloadavg()[0])))
 
 
