@@ -1,6 +1,6 @@
 """What ginlight costs: seconds per epoch against a raw PyTorch loop and Lightning, and start-up.
 
-    python -m benchmarks.overhead           # the tables (about 12 minutes; docs/performance.md's took 20 repeats)
+    python -m benchmarks.overhead           # the tables (about 15 minutes; docs/performance.md's took 20 repeats)
     python -m benchmarks.overhead --quick   # one short repeat: checks that it runs
 
 Every variant trains the same network on the same data from the same seed for the same
