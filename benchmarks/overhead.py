@@ -585,10 +585,9 @@ def _repeat_ratios(group: dict[str, list[Clock]], variant: str, against: str, re
 def _keep_freed_memory() -> None:
     """Has glibc's malloc keep the memory of freed tensors instead of returning it to the system.
 
-    By default the CNN's activations (13 MB a layer) are mapped afresh at each step about
-    as often as not, depending on the heap's history: 3,000-9,000 page faults a step, up to
-    10% of it, differing from run to run. Kept, a step faults no page, and runs of
-    the same code differ by the machine's noise only. (Other C libraries: nothing to do.)
+    By default the CNN's activations (13 MB a layer) are mapped afresh at each step in some
+    runs and not in others, depending on the heap's history: 3,000-9,000 page faults a step,
+    6-13% of it. Kept, no step faults a page. (Other C libraries: nothing to do.)
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
