@@ -332,7 +332,7 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
         if not config.is_bound("lightning.Trainer", "deterministic"):
             # Under deterministic algorithms PyTorch fills each new tensor with NaN, in case code reads it
             # before writing it. Its documentation says a program that never does stays deterministic
-            # without the fill; the fill cost 4% of a small CNN's step on the CPU (docs/performance.md).
+            # without the fill; the fill cost 5% of a small CNN's step on the CPU (docs/performance.md).
             torch.utils.deterministic.fill_uninitialized_memory = False
         trainer = _build(lambda: config.call_configurable(
             "lightning.Trainer",

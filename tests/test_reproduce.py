@@ -70,7 +70,7 @@ def torch_flags():
 @pytest.mark.parametrize("bound, fills", [([], False), (["Trainer.deterministic = True"], True)])
 def test_ginlight_runs_deterministic_algorithms_without_filling_new_tensors_unless_bound(bound, fills, tmp_path,
                                                                                         torch_flags, monkeypatch):
-    """docs/performance.md: the fill cost a CNN's step 4%; a Trainer.deterministic of the user's own gets
+    """docs/performance.md: the fill cost a CNN's step 5%; a Trainer.deterministic of the user's own gets
     PyTorch's behaviour unchanged."""
     monkeypatch.chdir(REPO)
     ginlight.train([CONFIGS / "classifier.gin"], ONE_EPOCH + bound, root_dir=tmp_path)
