@@ -500,8 +500,7 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
         for variant in VARIANTS:
             group = _group_of(groups, variant)
             wall, cpu = (_median(group[variant], clock) for clock in (0, 1))
-            ratios = [_median(group[variant], clock) / _median(group[against], clock)
-                      for clock in (0, 1) for against in ("a", "e")]
+            ratios = [_ratio(group, variant, against, clock) for clock in (0, 1) for against in ("a", "e")]
             lines.append(
                 f"| {workload} | ({variant}) {VARIANTS[variant][0]} | {wall:.4f} | {ratios[0]:.2f} | {ratios[1]:.2f} | "
                 f"{cpu:.4f} | {ratios[2]:.2f} | {ratios[3]:.2f} | {len(group[variant])} |")
@@ -513,7 +512,7 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
               "| --- | ---: | ---: | ---: | --- |"]
     for workload, variant, against, limit in (t for t in targets if t[0] in times):
         group = _group_of(times[workload], variant)
-        ratios = [_median(group[variant], clock) / _median(group[against], clock) for clock in (0, 1)]
+        ratios = [_ratio(group, variant, against, clock) for clock in (0, 1)]
         interval, settled = _settled(_repeat_ratios(group, variant, against, repeats), limit)
         lines.append(f"| {workload} ({variant}) <= {limit:.2f} x ({against}) | "
                      + " | ".join(f"{r:.2f} {'ok' if r <= limit else 'MISSED'}" for r in ratios)
@@ -552,6 +551,11 @@ def _median(epochs: list[Clock], clock: int) -> float:
     return statistics.median(epoch[clock] for epoch in epochs)
 
 
+def _ratio(group: dict[str, list[Clock]], variant: str, against: str, clock: int = 0) -> float:
+    """``variant``'s median epoch over ``against``'s, in wall (``clock`` 0) or CPU (1) seconds."""
+    return _median(group[variant], clock) / _median(group[against], clock)
+
+
 def _settled(repeat_ratios: list[float], limit: float) -> tuple[str, str]:
     """The repeats' median ratio's interval, and whether it settles ``ratio <= limit``: met, missed or no."""
     low, high, confidence = _median_interval(repeat_ratios)
@@ -578,8 +582,8 @@ def _repeat_ratios(group: dict[str, list[Clock]], variant: str, against: str, re
     """The ratio of median wall seconds per epoch within each repeat: how far the machine's
     noise moves a ratio measured side by side."""
     per_repeat = len(group[variant]) // repeats
-    return [_median(group[variant][r * per_repeat:(r + 1) * per_repeat], 0)
-            / _median(group[against][r * per_repeat:(r + 1) * per_repeat], 0) for r in range(repeats)]
+    return [_ratio({name: epochs[r * per_repeat:(r + 1) * per_repeat] for name, epochs in group.items()},
+                   variant, against) for r in range(repeats)]
 
 
 def _keep_freed_memory() -> None:

@@ -82,7 +82,7 @@ def test_turns_pass_on_a_variants_error_once_all_have_stopped():
     assert finished == [True]
 
 
-def test_turns_give_each_variant_the_torch_flags_it_set():
+def test_turns_give_each_variant_the_torch_flags_it_set(torch_flags):
     turns, seen = Turns(), []
 
     def deterministic():
@@ -97,14 +97,8 @@ def test_turns_give_each_variant_the_torch_flags_it_set():
         seen.append(("plain", torch.are_deterministic_algorithms_enabled(),
                      torch.utils.deterministic.fill_uninitialized_memory))
 
-    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(False)
-    try:
-        turns.run({"deterministic": deterministic, "plain": plain})
-    finally:
-        torch.use_deterministic_algorithms(before[0], warn_only=True)
-        torch.utils.deterministic.fill_uninitialized_memory = before[1]
-    assert seen == [("deterministic", True, False), ("plain", False, before[1])]
+    turns.run({"deterministic": deterministic, "plain": plain})
+    assert seen == [("deterministic", True, False), ("plain", False, True)]
 
 
 @pytest.mark.parametrize("count, expected", [(10, (1, 8, 0.979)), (20, (5, 14, 0.959)), (5, (0, 4, 0.938))])

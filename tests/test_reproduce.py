@@ -55,18 +55,6 @@ def test_the_operative_config_reruns_bit_identically_from_another_directory(conf
     assert logged and logged == _scalars(rerun.run_dir)
 
 
-@pytest.fixture
-def torch_flags():
-    """PyTorch's own defaults during the test, and the process-wide flags as they were after it."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.utils.deterministic.fill_uninitialized_memory)
-    torch.use_deterministic_algorithms(False)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    yield
-    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-    torch.utils.deterministic.fill_uninitialized_memory = saved[2]
-
-
 @pytest.mark.parametrize("bound, fills", [([], False), (["Trainer.deterministic = True"], True)])
 def test_ginlight_runs_deterministic_algorithms_without_filling_new_tensors_unless_bound(bound, fills, tmp_path,
                                                                                         torch_flags, monkeypatch):
