@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,34 @@ SHORT = [
 ]
 
 
-def ginlight_train(*args: str, cwd: Path | str = REPO, timeout: float = 300, env: dict | None = None):
-    """Runs the real ``ginlight-train`` command; returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", "ginlight.cli.train", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+#: The venv's console scripts: the commands a user runs. Unlike ``python -m``, they do not put the
+#: working directory on ``sys.path``, so a test through them sees what a user sees.
+SCRIPTS = Path(sys.executable).parent
+#: Makes the repository's examples/ (configs/gan.gin imports examples.gan) importable from any directory.
+EXAMPLES_PROJECT = f"--project={REPO / 'examples'}"
+
+
+def command(name: str, *args: str) -> list[str]:
+    """The argv of the installed console script ``name`` (ginlight-train, ginlight-sweep, torchrun, ...)."""
+    return [str(SCRIPTS / name), *args]
+
+
+def run_command(name: str, *args: str, cwd: Path | str | None = None, timeout: float = 300,
+                env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs the installed console script ``name`` in ``cwd``: by default an empty folder outside the
+    repository, removed afterwards (pass ``cwd`` where the test reads files the command writes
+    relative to it, or when it is about the repository)."""
+    with tempfile.TemporaryDirectory(prefix="ginlight-cwd-") as default_cwd:
+        return subprocess.run(
+            command(name, *args), cwd=default_cwd if cwd is None else cwd, capture_output=True, text=True,
+            timeout=timeout, env={**os.environ, **(env or {})},
+        )
+
+
+#: ``ginlight_train(*args, cwd=None, timeout=300, env=None)`` and its siblings: :func:`run_command` of each command.
+ginlight_train = functools.partial(run_command, "ginlight-train")
+ginlight_sweep = functools.partial(run_command, "ginlight-sweep")
+ginlight_diff = functools.partial(run_command, "ginlight-diff")
 
 
 def bindings(*values: str) -> list[str]:
