@@ -8,15 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, SHORT, read_record
+from conftest import CONFIGS, SHORT, ginlight_diff, read_record
 
 import ginlight
 from ginlight.diff import diff, read_config, to_text
-
-
-def ginlight_diff(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ginlight.cli.diff", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ import resource
 import signal
 import stat
 import subprocess
-import sys
 
 import torch
-from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
 
 
 def test_a_disk_that_refuses_writes_fails_before_training(tmp_path):
@@ -20,9 +19,9 @@ def test_a_disk_that_refuses_writes_fails_before_training(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # room for tempfile's probe, not a config
 
     result = subprocess.run(
-        [sys.executable, "-m", "ginlight.cli.train", f"--gin_file={CONFIGS / 'classifier.gin'}",
-         f"--root_dir={tmp_path}", *bindings(*SHORT)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=files_may_not_grow,
+        command("ginlight-train", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}",
+                *bindings(*SHORT)),
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=files_may_not_grow,
     )
     assert result.returncode == 2, result.stderr
     assert "cannot write to the run directory" in result.stderr
@@ -32,12 +31,12 @@ def test_a_disk_that_refuses_writes_fails_before_training(tmp_path):
 
 def test_run_directories_follow_the_users_umask(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "ginlight.cli.train", f"--gin_file={CONFIGS / 'classifier.gin'}",
-         f"--root_dir={tmp_path}", *bindings("MAX_EPOCHS=1", *SHORT)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o027),
+        command("ginlight-train", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
+                *bindings("MAX_EPOCHS=1", *SHORT)),
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o027),
     )
     assert result.returncode == 0, result.stderr
-    (run_dir,) = run_dirs(tmp_path)
+    (run_dir,) = run_dirs(tmp_path / "runs")
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o750
     for name in ("config.gin", "operative_config.gin", "run.json", "train.log", "checkpoints/last.ckpt"):
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o640, name
