@@ -10,9 +10,12 @@ telling result: they spell every name the same way and list every default.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,8 +110,7 @@ def _read_file(path: Path, config: Config, including: list[Path]) -> None:
         raise ConfigError(f"'{path}' includes itself (through {' -> '.join(map(str, including))}).")
     config.files.append(path)
     try:
-        with open(path) as handle:
-            statements = list(config_parser.ConfigParser(handle, _Delegate()))
+        statements = _statements(path.read_text())
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         raise ConfigError(f"gin syntax error: {getattr(exc, 'msg', exc)}",
@@ -125,6 +127,34 @@ def _read_file(path: Path, config: Config, including: list[Path]) -> None:
                 config.bindings[(name, statement.arg_name)] = statement.value
             else:  # `NAME = value` defines a macro
                 config.bindings[(MACROS, name)] = statement.value
+
+
+# Where a statement may start: a line that begins with neither space nor comment.
+_STATEMENT_START = re.compile(r"\n(?=[^\s#])")
+
+
+def _statements(text: str) -> list[Any]:
+    """gin's parse of ``text``, each statement's text parsed once per process.
+
+    Runs of one project share most of their operative configs' statements, so
+    listing many runs (``ginlight-runs``) tokenizes each distinct one once. The
+    text is cut where a line could start a statement; a cut inside a statement
+    leaves a piece that does not parse, and then the whole text is parsed as one,
+    as it is when it has ``include`` statements (their line numbers locate errors).
+    """
+    try:
+        statements = [s for piece in _STATEMENT_START.split(text) for s in _parse_piece(piece)]
+    except (SyntaxError, ValueError, tokenize.TokenError):
+        statements = None
+    if statements is None or any(isinstance(s, config_parser.IncludeStatement) for s in statements):
+        statements = list(config_parser.ConfigParser(text, _Delegate()))
+    return statements
+
+
+@functools.cache
+def _parse_piece(text: str) -> tuple[Any, ...]:
+    """The statements of one piece of a gin file (shared between callers: never modify them)."""
+    return tuple(config_parser.ConfigParser(text, _Delegate()))
 
 
 def _included(statement: Any, including: Path) -> Path:
