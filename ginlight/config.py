@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 import gin
 from gin import config_parser
 
+from ginlight import importable, registry
 from ginlight.errors import ConfigError
 from ginlight.project import add_to_path
 
@@ -91,20 +92,21 @@ class UnresolvedReferences(config_parser.ParserDelegate):
 
 
 def register_referenced(texts: Iterable[str]) -> None:
-    """Registers (:func:`ginlight.registry.register_named`) the components that gin ``texts`` name
-    in bindings and references, following their includes.
+    """Registers the components that gin ``texts`` name in bindings and references, following their
+    includes: the stack's (:func:`ginlight.registry.register_named`), then any other class or callable
+    named by its import path or by a :data:`REGISTER_DIRECTIVE` (:func:`ginlight.registry.register_importable`).
 
     A text that does not parse registers everything instead, so that gin's own
     parse reports the mistake as usual, with every name to suggest from.
     """
-    from ginlight.registry import register_all, register_named
-
     names: set[str] = set()
     pending, seen = list(texts), set()
     try:
         while pending:
             references = UnresolvedReferences()
-            for statement in config_parser.ConfigParser(pending.pop(), references):
+            text = pending.pop()
+            names.update(_REGISTER_LINE.findall(text))
+            for statement in config_parser.ConfigParser(text, references):
                 if isinstance(statement, config_parser.BindingStatement):
                     names.add(statement.selector)
                 elif isinstance(statement, config_parser.IncludeStatement):
@@ -114,9 +116,31 @@ def register_referenced(texts: Iterable[str]) -> None:
                         pending.append(path.read_text())
             names |= references.names
     except (ConfigError, SyntaxError, tokenize.TokenError, OSError):
-        register_all()
+        registry.register_all()
         return
-    register_named(names)
+    registry.register_named(names)
+    registry.register_importable(names)
+
+
+#: A comment line in a gin file naming an import path to register before parsing. gin writes an
+#: object registered by its path under its shortest name (``Rearrange``), which alone does not say
+#: where to import it from; the configs ginlight writes carry these lines for such objects.
+REGISTER_DIRECTIVE = "# ginlight-register: "
+_REGISTER_LINE = re.compile(rf"^{REGISTER_DIRECTIVE}(\S+)\s*$", re.M)
+
+
+def register_directives(configuration: dict) -> list[str]:
+    """The :data:`REGISTER_DIRECTIVE` lines for the objects registered by path that ``configuration``
+    (gin's ``_CONFIG`` or ``_OPERATIVE_CONFIG``) binds or references."""
+    selectors = {selector for _, selector in configuration}
+    selectors |= {reference.configurable.selector for reference in gin.config.iterate_references(configuration)}
+    return [REGISTER_DIRECTIVE + path for path in registry.registered_by_name(selectors)]
+
+
+def config_str() -> str:
+    """gin's config (:func:`gin.config_str`) as a text that parses in a fresh process: with the
+    :data:`REGISTER_DIRECTIVE` lines its objects registered by path need."""
+    return "\n".join([*register_directives(gin.config._CONFIG), gin.config_str()])
 
 
 def _build_in_written_order() -> None:
@@ -203,16 +227,9 @@ def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
 
 
 def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
-    unknown = re.match(r"No configurable matching '([^']+)'", text)
+    unknown = re.match(r"No configurable matching (?:reference '@)?'?([^'(]+)", text)
     if unknown:
-        from ginlight.registry import register_all
-
-        register_all()  # suggest from every name, not only those the config names
-        name = unknown[1]
-        return f"unknown configurable '{name}'.", _did_you_mean(name, _configurable_names()) or (
-            "Import the module that defines it (an `import` line in the gin file, or --project), "
-            "or see `ginlight-train --list_configurables`."
-        )
+        return _explain_unknown(unknown[1])
     parameter = re.match(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", text)
     if parameter:
         name, param = parameter[1], parameter[2]
@@ -233,6 +250,31 @@ def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
     if isinstance(exc, SyntaxError) or exc.__class__.__name__ == "ParseError":
         return f"gin syntax error: {text}", "Check the statement's syntax (`configurable.parameter = value`)."
     return text, None
+
+
+def _explain_unknown(name: str) -> tuple[str, str]:
+    """Why gin knows no configurable ``name``: what its import path names instead, or the closest names."""
+    path = name.rsplit("/", 1)[-1]
+    problem = None
+    if "." in path:
+        try:
+            registered_as = gin.config._inverse_lookup(importable.configurable_at(path))
+        except importable.NotConfigurable as exc:
+            problem = exc
+        else:
+            if registered_as is not None:
+                return (f"unknown configurable '{name}': that object is registered as '{registered_as.selector}'.",
+                        f"Write '{registered_as.selector}' (or its short form).")
+    if problem is not None and not problem.missing_package:
+        return f"unknown configurable '{name}': {problem.message}", problem.hint
+    registry.register_all()  # suggest from every name, not only those the config names
+    suggestion = _did_you_mean(name, _configurable_names())
+    if problem is not None and suggestion is None:  # no short name of ours either: a package to install
+        return f"unknown configurable '{name}': {problem.message}", problem.hint
+    return f"unknown configurable '{name}'.", suggestion or (
+        "Name it by its import path (`@package.module.Name()`), import the module that defines it "
+        "(an `import` line in the gin file, or --project), or see `ginlight-train --list_configurables`."
+    )
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -423,6 +465,7 @@ def operative_config(paths: Sequence[str], header: str = "") -> str:
             modules.add(module)
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [PATH_DIRECTIVE + path for path in paths]
+    lines += register_directives(gin.config._OPERATIVE_CONFIG)
     lines += [f"import {module}" for module in sorted(modules)]
     return "\n".join(lines + [text]) + "\n"
 

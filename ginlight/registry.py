@@ -18,6 +18,14 @@ an attribute path of :data:`registered` (``registered.torch.optim.Adam``) and
 renamed to match, so objects that hold a wrapper (a System holding
 ``@torch.optim.AdamW``, a transform ``@torch.sigmoid``) pickle for DataLoader
 workers under spawn, ``torch.save`` and DDP.
+
+Anything else a config names by its import path (``einops.layers.torch.Rearrange``,
+``lightning.pytorch.demos.boring_classes.BoringModel``) registers the same way, under
+that path, when the config is parsed (:func:`register_importable`): the object is found
+by importing only the modules on its path (:mod:`ginlight.importable`). gin writes such
+an object by its shortest name (``Rearrange``) in the configs it prints, which alone
+does not say where to import it from; :func:`registered_by_name` tells
+:mod:`ginlight.config` which paths to record beside them.
 """
 
 from __future__ import annotations
@@ -25,27 +33,48 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import pkgutil
+import re
+import sys
 import types
 import warnings
 from typing import Any, Callable, Iterable
 
 import gin
 
-__all__ = ["registered", "register_all", "register_named"]
+from ginlight import importable
+
+__all__ = ["registered", "register_all", "register_named", "register_importable", "registered_by_name",
+           "register_modules_matching"]
 
 
-class _Namespace(types.SimpleNamespace):
+class _Namespace:
     """A node of :data:`registered`; one per module path segment.
 
     Unpickling in a fresh process (a spawned worker) looks a wrapper up here before
-    its config has registered it: a miss registers everything, then looks again.
+    its config has registered it: a miss registers the components of that name, or
+    else the object at that import path, or makes the node of a module on the way.
     """
 
+    def __init__(self, path: str = ""):
+        self.__path = path
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or _done:
+        if name.startswith("_"):  # dunders pickle probes for, and this node's own path
             raise AttributeError(name)
-        register_all()
-        return getattr(self, name)
+        path = f"{self.__path}.{name}" if self.__path else name
+        register_named([path])
+        if name not in vars(self):
+            register_importable([path])
+        if name not in vars(self):
+            try:
+                module = importable.locate(path)
+            except importable.NotConfigurable:
+                raise AttributeError(name) from None
+            if not isinstance(module, types.ModuleType):
+                raise AttributeError(name)
+            setattr(self, name, _Namespace(path))
+        return vars(self)[name]
 
 
 #: Every wrapper registered here, reachable by its gin name.
@@ -55,10 +84,10 @@ _done = False
 
 def _publish(wrapper: Any, module: str, name: str) -> None:
     node = registered
-    for part in module.split("."):
-        child = vars(node).get(part)  # not getattr: a miss there registers everything
+    for depth, part in enumerate(module.split("."), 1):
+        child = vars(node).get(part)  # not getattr: a miss there registers
         if child is None:
-            child = _Namespace()
+            child = _Namespace(".".join(module.split(".")[:depth]))
             setattr(node, part, child)
         node = child
     setattr(node, name, wrapper)
@@ -67,8 +96,15 @@ def _publish(wrapper: Any, module: str, name: str) -> None:
 
 
 def _register(obj: Any, module: str, name: str) -> None:
+    """Registers ``obj`` as ``module.name``; published for pickling where ``module`` is a module.
+
+    A class method (``transformers.BertConfig.from_dict``) is not published: a fresh
+    process would find ``registered.transformers.BertConfig`` to be the class's wrapper,
+    and ``from_dict`` there its plain class method.
+    """
     wrapper = gin.external_configurable(obj, name=name, module=module)
-    _publish(wrapper, module, name)
+    if isinstance(sys.modules.get(module), types.ModuleType):
+        _publish(wrapper, module, name)
 
 
 def _public(module: types.ModuleType) -> Iterable[tuple[str, Any]]:
@@ -92,6 +128,7 @@ def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
     import torch
     from lightning.pytorch.callbacks import Callback
     from lightning.fabric.loggers import Logger  # the base of every Lightning logger, pytorch's too
+    from lightning.pytorch.profilers import Profiler
     from torchmetrics import Metric, MetricCollection
 
     module_class = _subclasses_of(torch.nn.Module)
@@ -124,6 +161,7 @@ def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
         ("lightning", lambda obj: obj in (_trainer(), _seed_everything())),
         ("lightning.pytorch.callbacks", _subclasses_of(Callback)),
         ("lightning.pytorch.loggers", _subclasses_of(Logger)),
+        ("lightning.pytorch.profilers", _subclasses_of(Profiler)),
         # torch.compile too: `System.model = @torch.compile()` compiles the model it is given.
         ("torch", lambda obj: tensor_function(obj) or obj is torch.compile),
     ]
@@ -197,3 +235,80 @@ def _import_own_configurables() -> None:
     """ginlight's own configurables register when their modules are imported: once per process."""
     for module_name in ("adapters", "system", "data", "models", "callbacks", "experiment"):
         importlib.import_module(f"ginlight.{module_name}")
+
+
+_by_name: set[str] = set()  # the import paths register_importable registered
+
+
+def register_importable(names: Iterable[str]) -> None:
+    """Registers the classes and callables that ``names`` give by import path, where gin knows no such name yet.
+
+    ``names`` are selectors as written; ``einops.layers.torch.Rearrange`` (or
+    ``train/einops.layers.torch.Rearrange``) registers as gin's ``einops.layers.torch.Rearrange``.
+    A name that is no such path (a short name, a misspelling, a constant) is left for
+    gin to report where it is written, and for :func:`ginlight.importable.configurable_at`
+    to explain.
+    """
+    for name in names:
+        path = name.rsplit("/", 1)[-1]
+        if "." not in path or path in _by_name or gin.config._REGISTRY.matching_selectors(path):
+            continue
+        try:
+            obj = importable.configurable_at(path)
+        except importable.NotConfigurable:
+            continue
+        # Importing it may have registered it (@gin.configurable); an object registered
+        # under another name (torch.nn.Linear, not torch.nn.modules.linear.Linear) keeps that one.
+        if gin.config._REGISTRY.matching_selectors(path) or gin.config._inverse_lookup(obj) is not None:
+            continue
+        module, short = path.rsplit(".", 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _register(obj, module, short)
+        _by_name.add(path)
+
+
+def registered_by_name(selectors: Iterable[str]) -> list[str]:
+    """Those of gin's ``selectors`` that :func:`register_importable` registered, sorted."""
+    return sorted(_by_name.intersection(selectors))
+
+
+def register_modules_matching(pattern: str) -> None:
+    """Registers the classes and functions of the module a glob ``pattern`` starts with, and of its submodules.
+
+    So ``--list_configurables='einops.layers.*'`` lists einops' layers. A submodule
+    that does not import (a backend that is not installed) is left out; a module of
+    the stack, whose components :func:`register_all` discovers, is not searched.
+    """
+    module = _module_starting(pattern)
+    if module is None or module.__name__ in {name for name, _ in _sources()}:
+        return
+    modules = [module]
+    if hasattr(module, "__path__"):
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{module.__name__}.", onerror=lambda _: None):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                try:
+                    modules.append(importlib.import_module(info.name))
+                except Exception:  # noqa: BLE001  an optional backend, any way it fails
+                    continue
+    top = module.__name__.split(".")[0]
+    for each in modules:
+        register_importable(
+            f"{each.__name__}.{name}" for name, obj in _public(each)
+            if importable.is_class_or_function(obj) and (getattr(obj, "__module__", None) or "").split(".")[0] == top
+        )
+
+
+def _module_starting(pattern: str) -> types.ModuleType | None:
+    """The module named by the longest importable dotted prefix of ``pattern``'s literal start."""
+    parts = re.split(r"[*?\[]", pattern, maxsplit=1)[0].split(".")
+    for end in range(len(parts), 0, -1):
+        path = ".".join(parts[:end])
+        if not all(part.isidentifier() for part in parts[:end]):
+            continue
+        try:
+            found = importable.locate(path)
+        except importable.NotConfigurable:
+            continue
+        return found if isinstance(found, types.ModuleType) else None
+    return None

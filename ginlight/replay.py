@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 import gin
 from lightning import Callback
 
+from ginlight.config import config_str, register_referenced
+
 __all__ = ["GinConfigCarrier"]
 
 
@@ -39,7 +41,7 @@ class GinConfigCarrier(Callback):
         worker_init_fn: Callable[[int], Any] | None = None,
         text: str | None = None,
     ):
-        self.text = gin.config_str() if text is None else text
+        self.text = config_str() if text is None else text
         self.paths = list(paths)
         self.worker_init_fn = worker_init_fn
 
@@ -54,7 +56,6 @@ class GinConfigCarrier(Callback):
         """Parses the carried configuration unless this process has one already."""
         if gin.config._CONFIG:
             return
-        from ginlight.config import register_referenced
         from ginlight.project import add_to_path
 
         for path in self.paths:
