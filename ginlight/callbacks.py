@@ -10,12 +10,12 @@ from typing import Any, Callable, Sequence
 import gin
 import torch
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ginlight import config, rundir
 
-__all__ = ["PredictionWriter", "OperativeConfigWriter"]
+__all__ = ["PredictionWriter", "OperativeConfigWriter", "LastCheckpoint", "NonFiniteLossCheck"]
 
 
 @gin.configurable(module="ginlight.callbacks")
@@ -166,3 +166,53 @@ def _flat_bindings() -> dict[str, Any]:
             value = config.resolve_macro(value)
             flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
     return flat
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Writes ``checkpoints/last.ckpt`` at every epoch end, and where an exception or a signal stopped the run.
+
+    It is what ``--resume`` continues from, so it is ginlight's own and takes no gin
+    bindings: a bound ``ModelCheckpoint`` (best checkpoints, every N steps) runs
+    beside it and cannot change when or where it writes.
+    """
+
+    FILENAME = ModelCheckpoint.CHECKPOINT_NAME_LAST
+
+    def __init__(self, dirpath: str):
+        super().__init__(dirpath=dirpath, filename=self.FILENAME, enable_version_counter=False,
+                         save_on_exception=True)
+
+    @property
+    def state_key(self) -> str:
+        # One of a kind per trainer; a constant also spares formatting ModelCheckpoint's key at every hook.
+        return type(self).__qualname__
+
+
+class NonFiniteLossCheck(Callback):
+    """Fails a run whose logged loss became NaN or infinite, for LightningModules other than ginlight's System.
+
+    It reads the values Lightning already holds (``trainer.callback_metrics``) at
+    each training epoch end and validation end, so it adds no host sync per step.
+    Any logged value whose last name part contains ``loss`` counts. (The System
+    checks its own loss where it logs it, ``System.stop_on_nonfinite_loss``.)
+    """
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._check(trainer)
+
+    def _check(self, trainer: Trainer) -> None:
+        losses = {key: value for key, value in trainer.callback_metrics.items() if "loss" in key.rsplit("/", 1)[-1]}
+        if not losses:
+            return
+        finite = torch.stack([torch.isfinite(value).all() for value in losses.values()])
+        if not bool(finite.all()):  # one host sync for all of them
+            bad = [key for key, ok in zip(losses, finite.tolist()) if not ok]
+            raise FloatingPointError(
+                f"the logged {', '.join(repr(k) for k in bad)} became {float(losses[bad[0]])} by step "
+                f"{trainer.global_step} (epoch {trainer.current_epoch}): training diverged. Lower the learning "
+                "rate, clip gradients (Trainer.gradient_clip_val) or check the data for NaNs."
+            )

@@ -20,16 +20,28 @@ from typing import Any, Iterable, Sequence
 import gin
 from gin import config_parser
 
-from ginlight import importable, registry
+from ginlight import gin_text, importable, registry, source
 from ginlight.errors import ConfigError
-from ginlight.project import add_to_path
+from ginlight.project import add_to_path, import_projects
 
 _LOCATION = re.compile(r'\n\s*In file "(?P<file>[^"]+)", line (?P<line>\d+)\n(?P<source>.*)', re.S)
-# Every file parsed so far, includes too, for locating bindings gin keeps no line for.
-_parsed_files: list[str] = []
-_parsed_bindings: list[str] = []
+# The statements of the config parsed last, for locating what gin keeps no line for.
+_statements: list[gin_text.Statement] = []
 _STATEMENT = re.compile(r"^\s*[^#\s]", re.M)
 _CALL = re.compile(r"\n\s*In call to configurable '(?P<name>[^']+)'.*", re.S)
+
+
+def load(
+    gin_files: Sequence[str | os.PathLike] = (),
+    bindings: Sequence[str] = (),
+    search_paths: Sequence[str | os.PathLike] = (),
+    projects: Sequence[str] = (),
+) -> None:
+    """Reads a config the way every command does: the working directory and ``projects`` made
+    importable (:func:`ginlight.project.import_projects`), then :func:`parse`."""
+    add_to_path(os.getcwd())
+    import_projects(projects)
+    parse(gin_files, bindings, search_paths)
 
 
 def parse(
@@ -40,25 +52,25 @@ def parse(
     """Clears gin's state, then parses ``gin_files`` in order and ``bindings`` last.
 
     ``gin_files`` and ``include`` statements resolve against ``search_paths``
-    (after absolute paths). Raises :class:`ConfigError` for any mistake gin or the
-    check for undefined macros finds.
+    (after absolute paths), then the given files' folders. Raises :class:`ConfigError`
+    for any mistake gin or the checks below find.
     """
     gin.clear_config()
     files = [resolve(gin_file, search_paths) for gin_file in gin_files]
-    # `include` resolves against the search paths, then the including files' folders.
-    folders = dict.fromkeys([*map(str, search_paths), *(str(f.parent) for f in files)])
-    gin.config._LOCATION_PREFIXES[:] = list(folders) or [""]
-    register_referenced([path.read_text() for path in files] + list(bindings))
-    _parsed_files.clear()
-    _parsed_bindings[:] = bindings
     for path in files:
-        for folder in path_directives(path):
-            add_to_path(folder)
         if not _STATEMENT.search(path.read_text()):
             raise ConfigError(f"gin file '{path}' is empty: it holds no bindings, includes or imports.",
                               location=str(path), hint="Check that you passed the file you meant.")
+    _statements[:] = gin_text.read(files, bindings, search_paths)
+    # gin looks for includes in the folders the reader looked in (gin_text.include_folders).
+    read = [*files, *(Path(s.file) for s in _statements if s.file != gin_text.BINDINGS)]
+    gin.config._LOCATION_PREFIXES[:] = gin_text.include_folders(search_paths, read)
+    register_referenced([path.read_text() for path in files] + list(bindings))
+    for path in files:
+        for folder in path_directives(path):
+            add_to_path(folder)
         with translate_errors(path):
-            _parsed_files.extend(_files_of(gin.parse_config_file(str(path))))
+            gin.parse_config_file(str(path))
     with translate_errors(None):
         gin.parse_config(list(bindings))
     _check_macros()
@@ -154,23 +166,7 @@ def _build_in_written_order() -> None:
         gin.config._CONFIG[key] = dict(sorted(params.items()))
 
 
-def _files_of(parsed: gin.config.ParsedConfigFileIncludesAndImports) -> list[str]:
-    path = str(resolve(parsed.filename, gin.config._LOCATION_PREFIXES))
-    return [path] + [f for included in parsed.includes for f in _files_of(included)]
-
-
-def resolve(gin_file: str | os.PathLike, search_paths: Sequence[str | os.PathLike] = ()) -> Path:
-    """The existing path of ``gin_file``: as given, or under the first search path that has it."""
-    path = Path(gin_file)
-    candidates = [path] if path.is_absolute() else [Path(p) / path for p in search_paths] or [path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    searched = ", ".join(str(Path(p).resolve()) for p in search_paths) or os.getcwd()
-    raise ConfigError(
-        f"gin file '{gin_file}' not found (searched: {searched}).",
-        hint="Check the path, or add its folder with --gin_search_paths.",
-    )
+resolve = gin_text.resolve
 
 
 class translate_errors:
@@ -314,6 +310,7 @@ def _check_macros() -> None:
         if name not in defined:
             raise ConfigError(
                 f"macro '%{name}' is used but never defined.",
+                location=_macro_location(name),
                 hint=f"Define it (`{name} = ...`) in a gin file or with --gin_bindings='{name}=...'.",
             )
 
@@ -404,37 +401,41 @@ def build_error(exc: Exception) -> ConfigError | None:
     )
 
 
+def _names(written: str, name: str) -> bool:
+    """Whether the selector ``written`` (short or long form, maybe scoped) names the configurable ``name``."""
+    scope, _, written = written.rpartition("/")
+    name_scope, _, name = name.rpartition("/")
+    return (not name_scope or scope == name_scope) and (
+        name == written or name.endswith("." + written) or written.endswith("." + name))
+
+
 def _reference_location(name: str) -> str | None:
-    """Where ``@name()`` is written, ``file:line``."""
-    pattern = re.compile(rf"@(?:[\w/]*/)?(?:[\w.]*\.)?{re.escape(name.rsplit('.', 1)[-1])}\(\)")
-    for path in _parsed_files:
-        text = Path(path).read_text()
-        match = pattern.search(text)
-        if match:
-            return f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
-    return "--gin_bindings" if any(pattern.search(b) for b in _parsed_bindings) else None
+    """Where ``@name()`` is first written: ``file:line``, or ``--gin_bindings``."""
+    for statement in _statements:
+        if any(isinstance(ref, gin_text.Reference) and ref.evaluate and _names(ref.name, name)
+               for ref in gin_text.references_in(statement.value)):
+            return statement.location
+    return None
 
 
 def binding_location(name: str, parameter: str | None = None) -> str | None:
     """Where ``name.parameter`` (any parameter when None) is bound: ``file:line``, or
-    ``--gin_bindings``. gin keeps no line numbers for bindings, so the parsed
-    files are searched; the last binding wins in gin, so the last match is reported.
+    ``--gin_bindings``. The last binding wins in gin, so the last one is reported.
     """
-    short = re.escape(name.rsplit("/", 1)[-1].rsplit(".", 1)[-1])
-    param = re.escape(parameter) if parameter else r"\w+"
-    pattern = re.compile(rf"^\s*(?:[\w/]*/)?(?:[\w.]*\.)?{short}\.{param}\s*=", re.M)
-    if any(pattern.search(binding) for binding in _parsed_bindings):
-        return "--gin_bindings"
     found = None
-    for path in _parsed_files:
-        try:
-            text = Path(path).read_text()
-        except OSError:
-            continue
-        for match in pattern.finditer(text):
-            found = f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
+    for statement in _statements:
+        if (statement.kind == "binding" and statement.param is not None and _names(statement.name, name)
+                and parameter in (None, statement.param)):
+            found = statement.location
     return found
 
+
+def _macro_location(name: str) -> str | None:
+    """Where ``%name`` is first used: ``file:line``, or ``--gin_bindings``."""
+    for statement in _statements:
+        if gin_text.Macro(name) in gin_text.references_in(statement.value):
+            return statement.location
+    return None
 
 
 #: A comment line in a gin file that puts a folder on ``sys.path`` before parsing,
@@ -449,25 +450,38 @@ def path_directives(gin_file: Path) -> list[str]:
             if line.startswith(PATH_DIRECTIVE)]
 
 
-def operative_config(paths: Sequence[str], header: str = "") -> str:
-    """gin's operative config, made runnable on its own.
+def operative_config(header: str = "") -> str:
+    """gin's operative config, made runnable on its own, from any directory.
 
     gin lists the modules imported by ``import`` lines; this adds the modules of
-    every user configurable that was called (imported through ``--project`` or
-    the working directory), and path directives for the folders they came from.
+    every user configurable that was called, and a path directive for each folder
+    that a module of the user's (:func:`ginlight.source.user_modules`) among them
+    was imported from. Derived from what was imported, the directives come out
+    the same when the operative config itself is run, resumed or reproduced.
     """
     text = gin.operative_config_str()
-    imported = set(re.findall(r"^import (\S+)", text, re.M))
-    modules = set()
+    modules = set(re.findall(r"^import (\S+)", text, re.M))
+    added = set()
     for _, selector in gin.config._OPERATIVE_CONFIG:
         module = getattr(gin.config._REGISTRY[selector].wrapped, "__module__", None) or ""
-        if module.split(".")[0] not in _HOME_PACKAGES and module not in imported:
-            modules.add(module)
+        if module.split(".")[0] not in _HOME_PACKAGES and module not in modules:
+            added.add(module)
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    lines += [PATH_DIRECTIVE + path for path in paths]
+    lines += [PATH_DIRECTIVE + path for path in import_roots(modules | added)]
     lines += register_directives(gin.config._OPERATIVE_CONFIG)
-    lines += [f"import {module}" for module in sorted(modules)]
+    lines += [f"import {module}" for module in sorted(added)]
     return "\n".join(lines + [text]) + "\n"
+
+
+def import_roots(modules: Iterable[str] | None = None) -> list[str]:
+    """The folders the user's ``modules`` (by default every module of the user's) were imported from.
+
+    These go on ``sys.path`` wherever the config is parsed again: a rerun, a
+    spawned process, a DataLoader worker.
+    """
+    user = source.user_modules()
+    names = user if modules is None else [m for m in modules if m in user]
+    return sorted({str(source.import_root(name, user[name])) for name in names})
 
 
 def merged_input(gin_files: Sequence[Path], bindings: Sequence[str]) -> str:
@@ -514,14 +528,99 @@ def resolve_macro(value: Any) -> Any:
     return value
 
 
+def signature_defaults(selector: str) -> dict[str, Any]:
+    """``{parameter: default}`` of a registered configurable's signature, for the parameters that have one."""
+    return {name: default for name, default in signature_parameters(selector).items()
+            if default is not inspect.Parameter.empty}
+
+
 def call_configurable(selector: str, **defaults):
     """Calls a registered configurable, passing only the ``defaults`` the user left unbound.
 
     Arguments passed explicitly would override gin's bindings; this keeps a
-    user's ``ModelCheckpoint.save_last = False`` stronger than ginlight's default.
+    user's ``TQDMProgressBar.refresh_rate = 1`` stronger than ginlight's default.
+    gin records no argument a caller passes in the operative config, so a rerun of
+    that config finds the parameter unbound again and gets the same default.
     """
     from ginlight.registry import register_named
 
     register_named([selector])  # ginlight's own choices, such as the Trainer, whatever the config names
     kwargs = {key: value for key, value in defaults.items() if not is_bound(selector, key)}
     return gin.get_configurable(selector)(**kwargs)
+
+
+def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
+    """The parsed config as ``--print_config`` shows it, building nothing.
+
+    Every parameter of every configurable the config binds or references, and of
+    those in ``implicit`` (what ginlight builds whatever the config says, such as
+    the Trainer), one line each: the bound value and where it was bound
+    (``file:line`` or ``--gin_bindings``), or the signature's default. ``implicit``
+    also gives, per parameter, the value ginlight passes where nothing is bound.
+    Call after :func:`parse`.
+    """
+    implicit = implicit or {}
+    blocks = {("", gin.config._REGISTRY.get_match(name).selector) for name in implicit}
+    blocks |= {key for key in gin.config._CONFIG if key[1] != "gin.macro"}
+    for reference in gin.config.iterate_references(gin.config._CONFIG):
+        if reference.configurable.wrapped is not gin.config.macro:
+            scope = reference.scoped_selector.rpartition("/")[0]
+            blocks.add((scope, reference.configurable.selector))
+    rows: list[tuple[str, str]] = []
+    macros = [s for s in _statements if s.kind == "binding" and s.param is None]
+    if macros:
+        rows.append(("# Macros", ""))
+        last = {s.selector: s for s in macros}
+        rows += [(f"{name} = {last[name].value!r}", last[name].location) for name in sorted(last)]
+    for scope, selector in sorted(blocks, key=lambda key: (key[1], key[0])):
+        name = f"{scope}/{selector}" if scope else selector
+        bound = gin.config._CONFIG.get((scope, selector), {})
+        passed = next((values for key, values in implicit.items()
+                       if gin.config._REGISTRY.get_match(key).selector == selector), {}) if not scope else {}
+        rows.append((f"# {name}", ""))
+        parameters = list(bound) if scope else [*signature_parameters(selector), *bound]
+        for param in dict.fromkeys(parameters):
+            if param in bound:
+                statement = _binding_statement(name, param)
+                value = repr(statement.value) if statement else repr(bound[param])
+                rows.append((f"{name}.{param} = {value}", statement.location if statement else "bound"))
+            elif param in passed:
+                rows.append((f"{name}.{param} = {passed[param]}", "ginlight's default"))
+            else:
+                default = signature_parameters(selector)[param]
+                shown = "REQUIRED" if default is inspect.Parameter.empty or default is gin.REQUIRED else repr(default)
+                rows.append((f"{name}.{param} = {shown}", "default"))
+    width = min(max(len(text) for text, origin in rows if origin), 80)
+    lines = ["# Every parameter of every configurable this config reaches. After each value: where it",
+             "# was bound (file:line or --gin_bindings), `default` (the signature's) or `ginlight's default`."]
+    for text, origin in rows:
+        if not origin:
+            lines += ["", text]
+        else:
+            lines.append(f"{text.ljust(width)}  # {origin}")
+    return "\n".join(lines) + "\n"
+
+
+def _binding_statement(name: str, param: str) -> gin_text.Statement | None:
+    """The statement that binds ``name.param`` last (gin's last binding wins)."""
+    found = None
+    for statement in _statements:
+        if statement.kind == "binding" and statement.param == param and _names(statement.name, name):
+            found = statement
+    return found
+
+
+def signature_parameters(selector: str) -> dict[str, Any]:
+    """``{parameter: default}`` of a registered configurable's signature; ``inspect.Parameter.empty`` where
+    there is none. ``*args`` and ``**kwargs`` are left out: gin cannot bind them by name."""
+    from ginlight.registry import register_named
+
+    register_named([selector])
+    try:
+        wrapped = gin.config._REGISTRY.get_match(selector).wrapped
+        target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}

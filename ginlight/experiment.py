@@ -22,13 +22,13 @@ import gin
 import torch
 from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import checkpoint, config, distributed, rundir
-from ginlight.callbacks import OperativeConfigWriter, PredictionWriter
+from ginlight import checkpoint, config, distributed, pruning, rundir, source
+from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, OperativeConfigWriter, PredictionWriter
 from ginlight.errors import ConfigError, RunError
-from ginlight.project import add_to_path, import_projects
 from ginlight.reproduce import weights_hash
 from ginlight.replay import GinConfigCarrier
 from ginlight.system import System
@@ -43,6 +43,8 @@ RUN_DIR_ENV = "GINLIGHT_RUN_DIR"
 SEED_ENV = "GINLIGHT_SEED"
 _EXPERIMENT = "ginlight.Experiment"
 _MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
+#: ``Trainer.deterministic`` of the trainer ginlight builds: exact reruns, warning about ops that cannot be.
+DETERMINISTIC = "warn"
 #: Batches between redraws of the default progress bar: each redraw formats and writes the bar and
 #: its logged values, a good share of a small model's step (docs/performance.md).
 PROGRESS_BAR_REFRESH_RATE = 10
@@ -61,6 +63,9 @@ class Experiment:
             is built; None draws one, recorded in the operative config.
         stage_kwargs: extra arguments per stage for ``Trainer.fit``, ``validate``,
             ``test`` or ``predict``.
+        debug: a debug run, as the presets in ``configs/debug/`` make: its run
+            directory goes beside the root instead of under it (``runs-debug/``
+            for ``runs/``), so that ``ginlight-runs runs`` lists experiments only.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class Experiment:
         datamodule: LightningDataModule | None = None,
         seed: int | None = 0,
         stage_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+        debug: bool = False,
     ):
         if not isinstance(system, LightningModule):
             raise ConfigError(f"Experiment.system must be a LightningModule, got {system!r}.",
@@ -82,6 +88,7 @@ class Experiment:
         self.datamodule = datamodule
         self.seed = seed
         self.stage_kwargs = {stage: dict(kwargs) for stage, kwargs in (stage_kwargs or {}).items()}
+        self.debug = debug
 
 
 @dataclass
@@ -111,6 +118,8 @@ def train(
     run_dir: str | os.PathLike | None = None,
     name: str | None = None,
     argv: Sequence[str] | None = None,
+    tags: Sequence[str] = (),
+    notes: str | None = None,
 ) -> RunResult:
     """Runs ``stage`` of the experiment configured by ``gin_files`` then ``bindings``.
 
@@ -121,7 +130,8 @@ def train(
     checkpoint's run) unless ``run_dir`` is given. Raises :class:`ConfigError` for
     mistakes found before the run starts and :class:`RunError` when it fails;
     either way nothing is left half-recorded. A run stopped by SIGINT or SIGTERM
-    saves a checkpoint and returns with status ``interrupted``.
+    saves a checkpoint and returns with status ``interrupted``. ``tags`` and
+    ``notes`` are recorded in ``run.json`` and as text in TensorBoard.
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown stage '{stage}'; the stages are {', '.join(STAGES)}.")
@@ -131,7 +141,8 @@ def train(
         if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
             gin_files = [stack.enter_context(checkpoint.stored_config_file(ckpt_path)), *gin_files]
         return _execute(gin_files, bindings, search_paths=search_paths, projects=projects, stage=stage,
-                        ckpt_path=ckpt_path, root_dir=root_dir, run_dir=run_dir, name=name, argv=argv)
+                        ckpt_path=ckpt_path, root_dir=root_dir, run_dir=run_dir, name=name, argv=argv,
+                        tags=tags, notes=notes)
 
 
 def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> RunResult:
@@ -175,14 +186,14 @@ def _execute(
     name: str | None,
     argv: Sequence[str] | None,
     resuming: bool = False,
+    tags: Sequence[str] = (),
+    notes: str | None = None,
 ) -> RunResult:
     """:func:`train`, or with ``resuming`` :func:`resume`, once the config's files are known."""
     if not gin_files and not bindings:
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
-    add_to_path(os.getcwd())
-    paths = [os.getcwd(), *import_projects(projects)]
-    config.parse(gin_files, bindings, search_paths)
+    config.load(gin_files, bindings, search_paths, projects)
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
     seed = int(os.environ[SEED_ENV]) if inherited_dir else _choose_seed()
@@ -202,7 +213,8 @@ def _execute(
     if resuming:
         path = Path(run_dir)
     else:
-        path = _new_run_dir(root_dir, run_dir, name or (Path(gin_files[0]).stem if gin_files else "run"),
+        path = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir,
+                            name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run"),
                             [config.resolve(f, search_paths) for f in gin_files], bindings)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
@@ -213,24 +225,29 @@ def _execute(
             if not resuming:
                 shutil.rmtree(path)
             raise
-        writer = _record_config(experiment, trainer, path, paths, seed)
+        writer = _record_config(experiment, trainer, path, seed)
         record = rundir.RunRecord(path)
         if resuming:
-            record.resumed(ckpt_path)
+            record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
         else:
             record.start(list(argv if argv is not None else sys.argv), seed)
-            record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()))
+            record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
+                          **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
+            _send_tags(trainer, tags, notes)
         status, error = "failed", None
         try:
             with _environment({RUN_DIR_ENV: str(path.resolve()), SEED_ENV: str(seed)}):
                 _run_stage(experiment, trainer, stage, ckpt_path)
-            status = "interrupted" if trainer.interrupted else "completed"
+            status = "interrupted" if trainer.interrupted else _stopped_by_callback(trainer) or "completed"
         except (KeyboardInterrupt, SystemExit):
             # Lightning turns SIGINT and SIGTERM into these once it has saved the
             # interrupt checkpoint; anything else stopping the run is passed on.
             status = "interrupted"
             if not trainer.interrupted:
                 raise
+        except RunError as exc:
+            error = str(exc)
+            raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             raise RunError(error) from exc
@@ -241,6 +258,37 @@ def _execute(
             record.finish(status, error, metrics=metrics, best_checkpoint=best,
                           weights_sha256=weights_hash(experiment.system.state_dict()))
     return RunResult(path, status, metrics, best)
+
+
+def implicit_defaults() -> dict[str, dict[str, str]]:
+    """What ginlight builds whatever a config says, with what it passes where nothing is bound, in words
+    (for ``--print_config``: :func:`ginlight.config.describe`)."""
+    return {
+        _EXPERIMENT: {},
+        "lightning.Trainer": {
+            "default_root_dir": "<the run directory>",
+            "deterministic": repr(DETERMINISTIC),
+            "logger": "@TensorBoardLogger(save_dir=<the run directory>, name='tensorboard', version='')",
+            "callbacks": "[ModelCheckpoint if configured, LastCheckpoint, LearningRateMonitor if a scheduler, "
+                         f"TQDMProgressBar(refresh_rate={PROGRESS_BAR_REFRESH_RATE})]",
+        },
+    }
+
+
+def _debug_root(root_dir: str | os.PathLike) -> Path:
+    """Where debug runs go instead of ``root_dir``: beside it, ``runs`` -> ``runs-debug``."""
+    root = Path(root_dir).resolve()
+    return root.with_name(f"{root.name}-debug")
+
+
+def _send_tags(trainer: Trainer, tags: Sequence[str], notes: str | None) -> None:
+    """The run's tags and notes as text in TensorBoard, beside its operative config."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            if tags:
+                logger.experiment.add_text("tags", ", ".join(tags))
+            if notes:
+                logger.experiment.add_text("notes", notes)
 
 
 def _new_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str,
@@ -256,8 +304,7 @@ def _new_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None,
     return path
 
 
-def _record_config(experiment: Experiment, trainer: Trainer, path: Path, paths: Sequence[str],
-                   seed: int) -> OperativeConfigWriter:
+def _record_config(experiment: Experiment, trainer: Trainer, path: Path, seed: int) -> OperativeConfigWriter:
     """Writes the operative config now and gives the trainer what keeps it recorded and carried."""
     if isinstance(experiment.system, System) and experiment.system.optimizer is not None:
         # Record the optimizer and scheduler in gin's operative config now: under
@@ -265,10 +312,9 @@ def _record_config(experiment: Experiment, trainer: Trainer, path: Path, paths: 
         experiment.system.configure_optimizers()
     header = (f"Operative config of {path}, seed {seed}.\n"
               f"Rerun with: ginlight-train --gin_file={path / rundir.OPERATIVE_CONFIG}")
-    writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG,
-                                   functools.partial(config.operative_config, paths, header))
+    writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG, functools.partial(config.operative_config, header))
     writer.write()
-    carrier = GinConfigCarrier(paths)
+    carrier = GinConfigCarrier(config.import_roots())
     for loader in getattr(experiment.system, "dataloaders", {}).values():
         carrier.wrap_workers(loader)
     # Each callback costs Lightning a dispatch at each of about six hooks a step: the carrier joins only
@@ -329,15 +375,10 @@ def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | No
 def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer:
     trainer = experiment.trainer
     if trainer is None:
-        if not config.is_bound("lightning.Trainer", "deterministic"):
-            # Under deterministic algorithms PyTorch fills each new tensor with NaN, in case code reads it
-            # before writing it. Its documentation says a program that never does stays deterministic
-            # without the fill; the fill cost 5% of a small CNN's step on the CPU (docs/performance.md).
-            torch.utils.deterministic.fill_uninitialized_memory = False
         trainer = _build(lambda: config.call_configurable(
             "lightning.Trainer",
             default_root_dir=str(run_dir),
-            deterministic="warn",
+            deterministic=DETERMINISTIC,
             logger=_default_logger(run_dir),
             callbacks=_default_callbacks(run_dir, experiment.system),
         ))
@@ -345,6 +386,11 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run_dir / rundir.CHECKPOINTS)
     trainer.callbacks.append(checkpoint.RandomStateInCheckpoint())
+    if trainer.profiler.filename and trainer.profiler.dirpath is None:  # Lightning's default: the logger's folder
+        trainer.profiler.dirpath = str(run_dir)
+    trainer.callbacks += pruning.trial_callbacks()  # in a sweep's trial: reports to its Optuna trial
+    if not isinstance(experiment.system, System):  # the System checks its loss itself, where it logs it
+        trainer.callbacks.append(NonFiniteLossCheck())
     if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
         trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
     return trainer
@@ -370,6 +416,10 @@ def _default_callbacks(run_dir: Path, system: LightningModule) -> list[Any]:
 
     The progress bar is Lightning's, redrawn every :data:`PROGRESS_BAR_REFRESH_RATE`
     batches instead of after each one (``TQDMProgressBar.refresh_rate`` rebinds it).
+
+    Every choice here follows from bound or default values, never from whether
+    something is bound: an operative config binds everything, and its rerun must
+    take the same path.
     """
     callbacks = []
     if config.query("lightning.Trainer", "enable_checkpointing", default=True):
@@ -384,29 +434,26 @@ def _default_callbacks(run_dir: Path, system: LightningModule) -> list[Any]:
 
 
 def _checkpoint_callbacks(directory: str) -> list[ModelCheckpoint]:
-    """The bound ModelCheckpoint, and where needed a second one, so that ``last.ckpt`` is always current.
+    """A :class:`~ginlight.callbacks.LastCheckpoint`, after the bound ModelCheckpoint when there is one.
 
-    ``checkpoints/last.ckpt`` holds the state at the latest epoch end, or where
-    SIGINT or SIGTERM stopped the run: what ``--resume`` continues from. Since
-    Lightning 2.6 a ModelCheckpoint that monitors a metric rewrites its
-    ``last.ckpt`` only when the metric improves, so a second, unmonitored one
-    writes it then (unless the user bound ``ModelCheckpoint.save_last``). One that
-    monitors nothing keeps the latest epoch as its one checkpoint, so it is named
-    ``last.ckpt`` and written once per epoch end (unless the user bound its
-    ``filename``, ``save_top_k`` or ``save_last``).
+    ``checkpoints/last.ckpt``, what ``--resume`` continues from, is always
+    ginlight's own. A ModelCheckpoint is built through gin when any of its
+    parameters is bound to something other than its own default (a ``monitor``
+    for the best checkpoints, ``every_n_train_steps``, ``save_top_k = -1``...); one
+    with Lightning's defaults only would keep a second copy of the latest epoch.
+    It comes first, so that it is the trainer's ``checkpoint_callback``.
     """
-    monitored = config.query(_MODEL_CHECKPOINT, "monitor") is not None
-    separate_last = monitored and not config.is_bound(_MODEL_CHECKPOINT, "save_last")
-    if monitored or any(config.is_bound(_MODEL_CHECKPOINT, p) for p in ("filename", "save_top_k", "save_last")):
-        settings = {"save_last": not separate_last, "save_on_exception": not separate_last}
-    else:
-        settings = {"filename": ModelCheckpoint.CHECKPOINT_NAME_LAST, "enable_version_counter": False,
-                    "save_on_exception": True}
-    callbacks = [config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory, **settings)]
-    if separate_last:
-        callbacks.append(ModelCheckpoint(dirpath=directory, filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
-                                         enable_version_counter=False, save_on_exception=True))
-    return callbacks
+    callbacks: list[ModelCheckpoint] = []
+    if _differs_from_defaults(_MODEL_CHECKPOINT, exclude=("dirpath",)):
+        callbacks.append(config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory))
+    return [*callbacks, LastCheckpoint(directory)]
+
+
+def _differs_from_defaults(selector: str, exclude: Sequence[str] = ()) -> bool:
+    """Whether any parameter of ``selector`` has a value other than its signature's default."""
+    defaults = config.signature_defaults(selector)
+    return any(config.query(selector, name, default=default) != default
+               for name, default in defaults.items() if name not in exclude)
 
 
 def _default_logger(run_dir: Path) -> Any:
@@ -425,7 +472,30 @@ def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: 
         kwargs.setdefault("weights_only", True)
     if experiment.datamodule is not None:
         kwargs["datamodule"] = experiment.datamodule
-    getattr(trainer, stage)(experiment.system, **kwargs)
+    # Under deterministic algorithms PyTorch fills each new tensor with NaN, in case code reads it before
+    # writing it. Its documentation says a program that never does stays deterministic without the fill,
+    # which cost 5% of a small CNN's step on the CPU (docs/performance.md). So ginlight's own "warn" trainer
+    # goes without; `Trainer.deterministic = True` keeps PyTorch's fill.
+    fill = experiment.trainer is not None or config.query("lightning.Trainer", "deterministic",
+                                                          default=DETERMINISTIC) != DETERMINISTIC
+    with _fill_uninitialized_memory(fill):
+        getattr(trainer, stage)(experiment.system, **kwargs)
+
+
+@contextlib.contextmanager
+def _fill_uninitialized_memory(fill: bool):
+    """torch's process-wide ``fill_uninitialized_memory`` while the block runs, as it was afterwards."""
+    saved = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = saved and fill
+    try:
+        yield
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = saved
+
+
+def _stopped_by_callback(trainer: Trainer) -> str | None:
+    """The status a callback that stopped the run gives it (``pruned``), if one did."""
+    return next((c.final_status for c in trainer.callbacks if getattr(c, "final_status", None)), None)
 
 
 def _final_metrics(trainer: Trainer) -> dict[str, float]:

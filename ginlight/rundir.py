@@ -9,7 +9,6 @@ import logging
 import os
 import platform
 import socket
-import subprocess
 import sys
 import tempfile
 from datetime import datetime
@@ -17,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-__all__ = ["create_run_dir", "RunRecord", "console_to_file", "write_atomic"]
+__all__ = ["create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
 
 #: The files every run directory holds.
 CONFIG = "config.gin"
@@ -44,6 +43,15 @@ def create_run_dir(root: str | os.PathLike, name: str, prefix: str = "") -> Path
         except FileExistsError:
             continue
     raise FileExistsError(f"no free run directory name under {parent} for {stamp}")
+
+
+def name_for(gin_file: Path) -> str:
+    """The name of a run of ``gin_file``: its stem, or for a run directory's operative config, that run's name,
+    so that a rerun lands beside the run it repeats."""
+    folder = gin_file.resolve().parent
+    if gin_file.name == OPERATIVE_CONFIG and (folder / RECORD).is_file():
+        return folder.parent.name
+    return gin_file.stem
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -78,16 +86,23 @@ class RunRecord:
             seed=seed,
             hostname=socket.gethostname(),
             versions=_versions(),
-            git=_git_state(),
             metrics={},
             best_checkpoint=None,
         )
         self.save()
 
-    def resumed(self, from_checkpoint: str | None) -> None:
-        """Marks the run running again, adding ``{time, from_checkpoint}`` to its ``resumptions``."""
-        resumptions = [*self.data.get("resumptions", []), {"time": _now(), "from_checkpoint": from_checkpoint}]
-        self.update(status="running", error=None, end_time=None, resumptions=resumptions)
+    def resumed(self, from_checkpoint: str | None, modules: dict[str, dict[str, str]]) -> None:
+        """Marks the run running again, adding ``{time, from_checkpoint, code_changed}`` to its ``resumptions``.
+
+        ``modules`` is the user's code now (:func:`ginlight.source.fingerprint`);
+        ``code_changed`` lists the modules whose source differs from the run's start.
+        """
+        started = (self.data.get("code") or {}).get("modules") or {}
+        changed = sorted(name for name in {*started, *modules}
+                         if (started.get(name) or {}).get("sha256") != (modules.get(name) or {}).get("sha256"))
+        entry = {"time": _now(), "from_checkpoint": from_checkpoint, "code_changed": changed}
+        self.update(status="running", error=None, end_time=None,
+                    resumptions=[*self.data.get("resumptions", []), entry])
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
@@ -112,18 +127,6 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return versions
-
-
-def _git_state() -> dict[str, Any] | None:
-    """The commit and dirty flag of the working directory's repository, if any."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return None
-        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 class _Tee(io.TextIOBase):

@@ -1,0 +1,191 @@
+"""Reads gin text as written: statements with their file and line, includes followed.
+
+gin's parser (``gin.config_parser``) is run with a delegate that keeps references
+and macros as text, so reading needs neither gin's registry nor the modules a
+config imports (nor torch). gin itself keeps no line numbers once a config is
+parsed; these statements are what error messages and ``--print_config`` point at.
+"""
+
+from __future__ import annotations
+
+import os
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from gin import config_parser
+
+from ginlight.errors import ConfigError
+
+__all__ = ["Reference", "Macro", "Statement", "include_folders", "read", "resolve", "references_in", "BINDINGS"]
+
+#: The origin of a statement given with ``--gin_bindings``.
+BINDINGS = "--gin_bindings"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``@name`` or ``@name()`` as written."""
+
+    name: str
+    evaluate: bool
+
+    def __repr__(self) -> str:
+        return f"@{self.name}()" if self.evaluate else f"@{self.name}"
+
+
+@dataclass(frozen=True)
+class Macro:
+    """``%NAME`` as written."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"%{self.name}"
+
+
+class _KeepAsText(config_parser.ParserDelegate):
+    def configurable_reference(self, scoped_configurable_name: str, evaluate: bool) -> Reference:
+        return Reference(scoped_configurable_name, evaluate)
+
+    def macro(self, macro_name: str) -> Macro:
+        return Macro(macro_name)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a gin file or binding.
+
+    ``kind`` is ``"binding"`` (``param`` is None for a macro definition),
+    ``"import"`` (``selector`` holds the module) or ``"include"`` (``selector``
+    holds the included file as written). ``file`` is the resolved path of the
+    file, or :data:`BINDINGS` with ``text`` the binding as given.
+    """
+
+    kind: str
+    scope: str
+    selector: str
+    param: str | None
+    value: Any
+    file: str
+    line: int
+    text: str
+
+    @property
+    def location(self) -> str:
+        """``file:line``, or ``--gin_bindings`` for a binding given on the command line."""
+        return self.file if self.file == BINDINGS else f"{self.file}:{self.line}"
+
+    @property
+    def name(self) -> str:
+        """The configurable with its scope (``train/DataLoader``), or the macro's name."""
+        return f"{self.scope}/{self.selector}" if self.scope else self.selector
+
+
+def resolve(gin_file: str | os.PathLike, search_paths: Sequence[str | os.PathLike] = ()) -> Path:
+    """The existing path of ``gin_file``: as given when absolute, else under the first search path that has it.
+
+    This is the one rule for ``--gin_file`` and ``include`` alike (gin's own
+    include lookup is given the same folders, see :func:`ginlight.config.parse`).
+    """
+    path = Path(gin_file)
+    candidates = [path] if path.is_absolute() else [Path(p) / path for p in search_paths] or [path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(Path(p).resolve()) for p in search_paths) or os.getcwd()
+    raise ConfigError(
+        f"gin file '{gin_file}' not found (searched: {searched}).",
+        hint="Check the path, or add its folder with --gin_search_paths.",
+    )
+
+
+def include_folders(search_paths: Sequence[str | os.PathLike], gin_files: Sequence[Path]) -> list[str]:
+    """Where ``include`` looks, in order: the search paths, then the folders of ``gin_files``.
+
+    The one rule for includes: :func:`read` applies it with the files read so far
+    (the given ones, then each included one), and gin is given the same folders.
+    """
+    return list(dict.fromkeys([*map(str, search_paths), *(str(Path(f).parent) for f in gin_files)])) or [""]
+
+
+def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
+         search_paths: Sequence[str | os.PathLike] = ()) -> list[Statement]:
+    """Every statement of ``gin_files`` (each include's statements in its place), then of ``bindings``.
+
+    Includes resolve by :func:`include_folders`. Raises :class:`ConfigError` for
+    text gin cannot read, located at its line, and for a binding that cannot be
+    read, quoting it.
+    """
+    statements: list[Statement] = []
+    files = [Path(path) for path in gin_files]
+    for path in files:
+        statements += _read_file(path, search_paths, files, [])
+    for binding in bindings:
+        try:
+            parsed = list(config_parser.ConfigParser(binding, _KeepAsText()))
+        except (SyntaxError, tokenize.TokenError) as exc:
+            raise ConfigError(f"cannot read the binding `{binding}`: {_reason(exc).rstrip('.')}.", location=BINDINGS,
+                              hint="Write it as `configurable.parameter = value`, e.g. "
+                                   "--gin_bindings='Trainer.max_epochs=3'.") from None
+        statements += [_statement(s, BINDINGS, binding) for s in parsed]
+    return statements
+
+
+def _read_file(path: Path, search_paths: Sequence[str | os.PathLike], files: list[Path],
+               including: list[Path]) -> list[Statement]:
+    if path.resolve() in including:
+        raise ConfigError(f"'{path}' includes itself (through {' -> '.join(map(str, including))}).",
+                          location=str(including[-1]))
+    try:
+        with open(path) as handle:
+            parsed = list(config_parser.ConfigParser(handle, _KeepAsText()))
+    except (SyntaxError, tokenize.TokenError) as exc:
+        raise ConfigError(f"gin syntax error: {_reason(exc)}", location=f"{path}:{_line(exc)}",
+                          hint="Check the statement's syntax (`configurable.parameter = value`), "
+                               "its brackets and quotes.") from None
+    statements = []
+    for item in parsed:
+        statement = _statement(item, str(path), item.location.line_content.strip())
+        statements.append(statement)
+        if statement.kind == "include":
+            try:
+                included = resolve(statement.selector, include_folders(search_paths, files))
+            except ConfigError as exc:
+                raise ConfigError(exc.message, location=statement.location, hint=exc.hint) from None
+            files.append(included)
+            statements += _read_file(included, search_paths, files, [*including, path.resolve()])
+    return statements
+
+
+def _statement(item: Any, file: str, text: str) -> Statement:
+    line = item.location.line_num
+    if isinstance(item, config_parser.IncludeStatement):
+        return Statement("include", "", item.filename, None, None, file, line, text)
+    if isinstance(item, config_parser.ImportStatement):
+        return Statement("import", "", item.module, None, None, file, line, text)
+    return Statement("binding", item.scope or "", item.selector, item.arg_name or None, item.value, file, line, text)
+
+
+def _reason(exc: Exception) -> str:
+    return exc.msg if isinstance(exc, SyntaxError) else f"{exc.args[0]} (an unclosed bracket or quote?)"
+
+
+def _line(exc: Exception) -> int:
+    if isinstance(exc, SyntaxError):
+        return exc.lineno or 0
+    return exc.args[1][0] - 1  # tokenize reports the line after the end of the text
+
+
+def references_in(value: Any) -> Iterator[Reference | Macro]:
+    """The references and macros inside a statement's value, nested containers included."""
+    if isinstance(value, (Reference, Macro)):
+        yield value
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from references_in(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from references_in(key)
+            yield from references_in(item)
