@@ -26,6 +26,9 @@ flags.DEFINE_string("reproduce", None,
                     "apply on top of RUN's config.")
 flags.DEFINE_string("resume", None,
                     "Continue the interrupted or killed run RUN in its own directory, from checkpoints/last.ckpt.")
+flags.DEFINE_list("tags", [], "Tags for the run, comma-separated (--tags=baseline,aug): recorded in run.json and "
+                            "TensorBoard; ginlight-runs --tags lists the runs that have them.")
+flags.DEFINE_string("notes", None, "A note on the run, recorded in run.json and TensorBoard.")
 flags.DEFINE_boolean("print_config", False, "Print the merged config and exit.")
 flags.DEFINE_string("list_configurables", None,
                     "List every registered configurable with its parameters and defaults, "
@@ -48,10 +51,11 @@ def main(argv: Sequence[str]) -> int:
             return _reproduce()
         from ginlight.experiment import resume, train
 
-        common.quiet_duplicate_logs()
+        common.quiet_third_party(FLAGS.verbose)
         if FLAGS.resume is not None:
             _refuse_with("resume", ["gin_file", "gin_bindings", "project", "stage", "ckpt_path", "root_dir",
-                                    "run_dir", "name"], "it continues the run in its own directory with its own config")
+                                    "run_dir", "name", "tags", "notes"],
+                        "it continues the run in its own directory with its own config")
             result = resume(FLAGS.resume, argv=sys.argv)
         else:
             result = train(
@@ -59,6 +63,7 @@ def main(argv: Sequence[str]) -> int:
                 search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
                 stage=FLAGS.stage, ckpt_path=FLAGS.ckpt_path,
                 root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir, name=FLAGS.name, argv=sys.argv,
+                tags=FLAGS.tags, notes=FLAGS.notes,
             )
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
@@ -74,7 +79,8 @@ def _reproduce() -> int:
     from ginlight.reproduce import reproduce
 
     _refuse_with("reproduce", ["resume", "stage", "ckpt_path"], "the rerun takes the run's stage and checkpoint")
-    common.quiet_duplicate_logs()
+    _refuse_with("reproduce", ["tags", "notes"], "tag the rerun afterwards with ginlight-runs --set_tags")
+    common.quiet_third_party(FLAGS.verbose)
     comparison = reproduce(
         FLAGS.reproduce, FLAGS.gin_file, FLAGS.gin_bindings,
         search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
@@ -95,25 +101,23 @@ def _refuse_with(flag: str, others: Sequence[str], reason: str) -> None:
 
 
 def _print_config() -> int:
-    import gin
-
     from ginlight import config
-    from ginlight.project import import_projects
+    from ginlight.experiment import implicit_defaults
 
-    import_projects(FLAGS.project)
-    config.parse(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
-    print(gin.config_str())
+    config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
+    print(config.describe(implicit_defaults()), end="")
     return 0
 
 
 def _list_configurables(pattern: str) -> int:
     import gin
 
-    from ginlight.project import import_projects
+    from ginlight import config
     from ginlight.registry import register_all, register_modules_matching
 
+    # The config's imports and --project register their configurables, as for training.
+    config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
     register_all()
-    import_projects(FLAGS.project)
     register_modules_matching(pattern)  # einops.layers.*: what einops.layers offers
     names = sorted(selector for selector, _ in gin.config._REGISTRY.items())
     matched = [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.lower(), pattern.lower())]
