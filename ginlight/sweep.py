@@ -43,7 +43,7 @@ import optuna
 from gin import config_parser
 from optuna.trial import TrialState
 
-from ginlight import config, rundir
+from ginlight import config, pruning, rundir
 from ginlight.errors import ConfigError
 
 __all__ = ["Parameter", "SweepResult", "TrialRow", "parse_parameter", "load_search_space", "run_sweep"]
@@ -224,13 +224,14 @@ class TrialRow:
 
     number: int
     params: dict[str, str]
-    status: str  # completed, failed, running or waiting
-    objective: float | None = None
+    status: str  # completed, pruned, failed, running or waiting
+    objective: float | None = None  # a pruned trial's: at its last validation
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     host: str | None = None
     run_dir: str | None = None
     duration_s: float | None = None
+    stopped_at: str | None = None  # the last validation's epoch (from 1) or step: "epoch 2"
     operative_config: str | None = field(default=None, repr=False)
 
     @property
@@ -257,8 +258,13 @@ class SweepResult:
         return sum(row.status == status for row in self.rows)
 
 
-_STATUS = {TrialState.COMPLETE: "completed", TrialState.FAIL: "failed",
+_STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
            TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+_FINISHED = ("completed", "pruned", "failed")
+#: The user attribute of a trial the sweep did not run: a surplus one, or a second rerun of one trial.
+_SKIPPED = "skipped"
+#: The user attribute a worker sets, to its trial's number, once the trial's heartbeat is recorded.
+_STARTED = "started_as"
 
 
 def _rows(study: optuna.Study, space: Sequence[Parameter]) -> list[TrialRow]:
@@ -267,22 +273,27 @@ def _rows(study: optuna.Study, space: Sequence[Parameter]) -> list[TrialRow]:
     rerun = {number for trial in trials for number in trial.system_attrs.get("retry_history", [])}
     rows = []
     for trial in trials:
-        if trial.state == TrialState.PRUNED or trial.number in rerun:
+        if _SKIPPED in trial.user_attrs or trial.number in rerun:
             continue
         attrs = trial.user_attrs if trial.state != TrialState.WAITING else {}  # a rerun's are its predecessor's
         error = attrs.get("error")
         if trial.state == TrialState.FAIL and error is None:
             error = f"it stopped before finishing (its worker died or was interrupted) {MAX_RETRIES + 1} times"
+        stopped_at = None
+        if trial.last_step is not None and trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            unit = attrs.get(pruning.UNIT_ATTR, "epoch")
+            stopped_at = f"{unit} {trial.last_step + (unit == 'epoch')}"
         rows.append(TrialRow(
             number=trial.number,
             params={p.key: p.text(trial.params[p.key]) for p in space if p.key in trial.params},
             status=_STATUS[trial.state],
-            objective=trial.value if trial.state == TrialState.COMPLETE else None,
+            objective=trial.value if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
             metrics=attrs.get("metrics", {}),
             error=error,
             host=attrs.get("host"),
             run_dir=attrs.get("run_dir"),
             duration_s=attrs.get("duration_s"),
+            stopped_at=stopped_at,
             operative_config=attrs.get("operative_config"),
         ))
     return rows
@@ -296,16 +307,16 @@ def _best(rows: Sequence[TrialRow], direction: str) -> TrialRow | None:
 
 
 def _ranked(rows: Sequence[TrialRow], direction: str) -> list[TrialRow]:
-    """Completed trials best first, then those still to finish, then the failed."""
+    """Completed trials best first, then the pruned (by their last value), those still to finish, the failed."""
     sign = -1 if direction == "max" else 1
-    order = {"completed": 0, "running": 1, "waiting": 1, "failed": 2}
+    order = {"completed": 0, "pruned": 1, "running": 2, "waiting": 2, "failed": 3}
     return sorted(rows, key=lambda r: (order[r.status], sign * r.objective if r.objective is not None else 0, r.number))
 
 
-def _write_results(result: SweepResult, space: Sequence[Parameter], mode: str) -> None:
+def _write_results(result: SweepResult, space: Sequence[Parameter], mode: str, pruner_name: str) -> None:
     """``sweep.csv``, ``summary.md``, ``best_config.gin`` and the plot, from the study."""
     _write_csv(result, space)
-    _write_summary(result, space, mode)
+    _write_summary(result, space, mode, pruner_name)
     best = result.best
     if best is not None and best.operative_config is not None:
         path = result.sweep_dir / BEST_CONFIG
@@ -325,54 +336,66 @@ def _write_csv(result: SweepResult, space: Sequence[Parameter]) -> None:
     metrics = _metric_names(result)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["trial", *(p.key for p in space), "status", "objective", *metrics, "error", "host", "run_dir"])
+    writer.writerow(["trial", *(p.key for p in space), "status", "objective", "stopped_at", *metrics, "error",
+                     "host", "run_dir"])
     for row in result.rows:
         writer.writerow([
             row.number, *(row.params.get(p.key, "") for p in space), row.status,
-            "" if row.objective is None else repr(row.objective),
+            "" if row.objective is None else repr(row.objective), row.stopped_at or "",
             *(repr(row.metrics[m]) if m in row.metrics else "" for m in metrics),
             row.error or "", row.host or "", row.run_dir or "",
         ])
     rundir.write_atomic(result.sweep_dir / CSV, text.getvalue())
 
 
-def _write_summary(result: SweepResult, space: Sequence[Parameter], mode: str) -> None:
+def _write_summary(result: SweepResult, space: Sequence[Parameter], mode: str, pruner_name: str) -> None:
     def cell(text: Any) -> str:
         return str(text).splitlines()[0].replace("|", "\\|") if text not in (None, "") else ""
 
-    done = result.count("completed") + result.count("failed")
+    done = sum(result.count(status) for status in _FINISHED)
+    pruner = f" Pruner: {pruner_name}; a pruned trial's `{result.objective}` is at its last validation." \
+        if pruner_name != "none" else ""
     lines = [
         f"# Sweep {result.study}",
         "",
-        f"{mode} search over {', '.join(f'`{p}`' for p in space)}.",
+        f"{mode} search over {', '.join(f'`{p}`' for p in space)}.{pruner}",
         f"Objective: `{result.objective}` ({result.direction}). "
-        f"{done} of {result.budget} trials finished: {result.count('completed')} completed, {result.count('failed')} failed.",
+        f"{done} of {result.budget} trials finished: {result.count('completed')} completed, "
+        f"{result.count('pruned')} pruned, {result.count('failed')} failed.",
         "",
     ]
     best = result.best
     if best is not None:
         lines += [f"Best: {best.name}, `{result.objective}` = {best.objective:.6g}. Rerun it with:", "",
                   f"    ginlight-train --gin_file={result.sweep_dir / BEST_CONFIG}", ""]
-    header = ["rank", "trial", *(f"`{p.key}`" for p in space), "status", f"`{result.objective}`", "error", "run directory"]
+    header = ["rank", "trial", *(f"`{p.key}`" for p in space), "status", f"`{result.objective}`", "stopped at",
+              "error", "run directory"]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for rank, row in enumerate(_ranked(result.rows, result.direction), 1):
         objective = "" if row.objective is None else f"{row.objective:.6g}"
         cells = [rank if row.status == "completed" else "", row.name, *(f"`{row.params.get(p.key, '')}`" for p in space),
-                 row.status, objective, row.error, row.run_dir]
+                 row.status, objective, row.stopped_at, row.error, row.run_dir]
         lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
     rundir.write_atomic(result.sweep_dir / SUMMARY, "\n".join(lines) + "\n")
 
 
 def _plot(result: SweepResult, space: Sequence[Parameter]) -> None:
-    """The objective against each swept parameter, one panel each; the best trial starred."""
+    """The objective against each swept parameter, one panel each; the best trial starred, pruned ones crossed
+    at their last value."""
     from matplotlib.figure import Figure  # no pyplot: no global backend, safe from worker threads
 
     done = [row for row in result.rows if row.status == "completed" and len(row.params) == len(space)]
+    pruned = [row for row in result.rows if row.status == "pruned" and row.objective is not None
+              and len(row.params) == len(space)]
     best = result.best
     figure = Figure(figsize=(4 * len(space), 3.4), layout="constrained")
     for axes, parameter in zip(figure.subplots(1, len(space), squeeze=False)[0], space):
         axes.scatter([parameter.position(r.params[parameter.key]) for r in done], [r.objective for r in done],
-                     color="tab:blue", alpha=0.7)
+                     color="tab:blue", alpha=0.7, label="completed")
+        if pruned:
+            axes.scatter([parameter.position(r.params[parameter.key]) for r in pruned],
+                         [r.objective for r in pruned], marker="x", color="tab:gray", label="pruned (last value)")
+            axes.legend(loc="best", fontsize="small")
         axes.scatter([parameter.position(best.params[parameter.key])], [best.objective], marker="*", s=250,
                      color="tab:red")
         if parameter.log_scale:
@@ -404,7 +427,7 @@ class _Requeued(Exception):
 
 @dataclass
 class _Outcome:
-    status: str  # the run's: completed, failed or interrupted
+    status: str  # the run's: completed, pruned, failed or interrupted
     metrics: dict[str, float]
     error: str | None
     duration_s: float
@@ -422,10 +445,13 @@ class _Census:
 class _Sweep:
     """Runs one study's trials on ``workers`` threads, each driving ``ginlight-train`` processes."""
 
-    def __init__(self, study: optuna.Study, space: Sequence[Parameter], budget: int, objective: str,
-                 direction: str, sweep_dir: Path, base_command: list[str], workers: int,
-                 write_results: Callable[[list[TrialRow]], None]):
+    def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage, space: Sequence[Parameter],
+                 budget: int, objective: str, direction: str, sweep_dir: Path, base_command: list[str], workers: int,
+                 write_results: Callable[[list[TrialRow]], None], report_to: dict[str, Any]):
         self.study = study
+        self.storage = storage
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+        self.report_to = report_to  # what a trial's process needs to report to its trial (ginlight.pruning)
         self.space = space
         self.budget = budget
         self.objective = objective
@@ -435,6 +461,7 @@ class _Sweep:
         self.workers = workers
         self.write_results = write_results
         self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+        self.silent_since: dict[int, float] = {}  # RUNNING trials not yet marked started, since when seen
         # Trials share the cores: each gets its share of threads unless the user chose.
         self.env = {**os.environ}
         self.env.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // workers)))
@@ -481,14 +508,50 @@ class _Sweep:
 
     def census(self) -> _Census:
         optuna.storages.fail_stale_trials(self.study)  # a dead worker's trial becomes a waiting rerun
+        self._fail_silent_trials()
         trials = self.study.get_trials(deepcopy=False)
         states = [trial.state for trial in trials]
         return _Census(
             rows=_rows(self.study, self.space),
-            fresh=sum("failed_trial" not in trial.system_attrs for trial in trials),
+            fresh=sum(_takes_a_slot(trial) for trial in trials),
             waiting=states.count(TrialState.WAITING),
             running=states.count(TrialState.RUNNING),
         )
+
+    def _fail_silent_trials(self) -> None:
+        """Fails, and queues a rerun of, each RUNNING trial that stayed unmarked for :data:`GRACE_S`.
+
+        Optuna declares a trial dead only when its heartbeat gets old, so a trial whose
+        worker died before recording the first one would run forever. A worker marks its
+        trial (:data:`_STARTED`) once it has recorded that heartbeat itself; a trial left
+        unmarked that long belongs to a dead worker. The silence is timed by this
+        worker's own clock, so the clocks of other machines do not matter.
+        """
+        now = time.monotonic()
+        unmarked = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                    if t.user_attrs.get(_STARTED) != t.number}
+        with self.lock:
+            self.silent_since = {number: self.silent_since.get(number, now) for number in unmarked}
+            dead = [number for number, since in self.silent_since.items() if now - since > GRACE_S]
+        for number in dead:
+            trial_id = self._trial_id(number)
+            try:
+                if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker failed it first, and queued its rerun
+            self.retry(self.study, copy.deepcopy(self.storage.get_trial(trial_id)))
+
+    def retry_failed(self) -> int:
+        """Queues a rerun of each failed trial, with the same values (``--retry_failed``); returns how many."""
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)  # the user asked: no limit
+        failed = [row.number for row in _rows(self.study, self.space) if row.status == "failed"]
+        for number in failed:
+            retry(self.study, copy.deepcopy(self._frozen(number)))
+        return len(failed)
+
+    def _trial_id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
 
     def _work(self, done: threading.Event) -> None:
         try:
@@ -527,14 +590,19 @@ class _Sweep:
 
     def _objective(self, trial: optuna.Trial) -> float:
         self.local.number = trial.number
-        if self._surplus(trial.number):
-            raise optuna.TrialPruned(f"the sweep already has its {self.budget} trials")
+        # Optuna's heartbeat thread records its first beat in the background: record one now, then mark.
+        self.storage.record_heartbeat(self._trial_id(trial.number))
+        trial.set_user_attr(_STARTED, trial.number)
+        skip = self._skip(trial.number)
+        if skip is not None:
+            trial.set_user_attr(_SKIPPED, skip)
+            raise optuna.TrialPruned(skip)
         values = {parameter.key: parameter.suggest(trial) for parameter in self.space}
         name = f"trial-{trial.number:03d}"
         run_dir = self.sweep_dir / name
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
-        outcome = self._train(name, values, run_dir)
+        outcome = self._train(trial.number, values, run_dir)
         if outcome.status == "interrupted":
             self.retry(self.study, copy.deepcopy(self._frozen(trial.number)))
             raise _Requeued(name)
@@ -552,33 +620,55 @@ class _Sweep:
             raise ConfigError(f"{name}: {error}", hint="Pass --objective with one of the run's metrics.")
         if error is not None:
             raise TrialFailed(error)
+        if outcome.status == "pruned":  # Optuna records the last reported value as the trial's
+            raise optuna.TrialPruned(f"{name} was pruned")
         return value
 
-    def _surplus(self, number: int) -> bool:
-        """Whether another worker took the last slot between this worker's look and the trial's creation.
+    def _skip(self, number: int) -> str | None:
+        """Why the trial ``number`` must not run, or None; a skipped trial takes no slot of the budget.
 
-        Reruns (marked ``failed_trial`` by Optuna's retry callback) take no new slot.
+        Trials are numbered in the order they are created, so every worker agrees which
+        of two is first, and that one runs:
+
+        - a new trial is surplus when the trials before it already fill the budget
+          (another worker took the last slot between this worker's look and the
+          trial's creation);
+        - a new grid trial is a twin when a trial before it has its grid point: Optuna's
+          GridSampler can hand one point to two workers creating trials at once;
+        - a rerun (marked ``failed_trial`` by Optuna's retry callback) is a duplicate when
+          a trial before it reruns the same trial: two workers that both failed one dead
+          trial (SQLite does not lock the row as PostgreSQL does), or two sweeps
+          continued with ``--retry_failed``, each queue one.
         """
         trials = self.study.get_trials(deepcopy=False)
-        if "failed_trial" in next(t for t in trials if t.number == number).system_attrs:
-            return False
-        return sum(t.number < number and "failed_trial" not in t.system_attrs for t in trials) >= self.budget
+        this = next(t for t in trials if t.number == number)
+        if "failed_trial" in this.system_attrs:
+            reruns = _reruns(this)
+            first = min(t.number for t in trials if _reruns(t) == reruns)
+            return None if first == number else f"{_name(first)} already reruns {_name(reruns)}"
+        before = [t for t in trials if t.number < number and _takes_a_slot(t)]
+        if len(before) >= self.budget:
+            return f"the sweep already has its {self.budget} trials"
+        grid_id = this.system_attrs.get("grid_id")
+        twin = next((t for t in before if grid_id is not None and t.system_attrs.get("grid_id") == grid_id), None)
+        return None if twin is None else f"{_name(twin.number)} already has this grid point"
 
     def _frozen(self, number: int) -> optuna.trial.FrozenTrial:
         return next(t for t in self.study.get_trials(deepcopy=False) if t.number == number)
 
-    def _train(self, name: str, values: dict[str, str], run_dir: Path) -> _Outcome:
+    def _train(self, number: int, values: dict[str, str], run_dir: Path) -> _Outcome:
         """Runs ``ginlight-train`` for one trial; its console output goes to ``logs/trial-NNN.log``."""
         command = [*self.base_command, *(f"--gin_bindings={p.binding(values[p.key])}" for p in self.space),
                    f"--run_dir={run_dir}"]
-        log = self.sweep_dir / TRIAL_LOGS / f"{name}.log"
+        log = self.sweep_dir / TRIAL_LOGS / f"{run_dir.name}.log"
+        env = {**self.env, pruning.TRIAL_ENV: json.dumps({**self.report_to, "number": number})}
         start = time.monotonic()
         with open(log, "w") as output:
             with self.lock:
                 if self.stop.is_set():
                     return _Outcome("interrupted", {}, None, 0.0, None)
                 # A session of its own: a terminal's Ctrl-C reaches the sweep, which stops trials in order.
-                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=self.env,
+                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env,
                                            start_new_session=True)
                 self.children.add(process)
             try:
@@ -590,6 +680,8 @@ class _Sweep:
         operative = run_dir / rundir.OPERATIVE_CONFIG
         if code == 0 and record.get("status") == "completed":
             status, error = "completed", None
+        elif record.get("status") == "pruned":  # stopped by its pruner: exit status 1, as any run not completed
+            status, error = "pruned", None
         elif self.stop.is_set() or record.get("status") == "interrupted" or -code in _STOP_SIGNALS:
             status, error = "interrupted", None
         else:
@@ -604,16 +696,35 @@ class _Sweep:
         row = next((r for r in rows if r.number == frozen.number), None)
         if row is None:  # surplus, or requeued
             return
-        done = sum(r.status in ("completed", "failed") for r in rows)
+        done = sum(r.status in _FINISHED for r in rows)
         values = ", ".join(f"{key}={value}" for key, value in row.params.items())
-        line = f"[{done}/{self.budget}] {row.name} {row.status} in {row.duration_s or 0:.1f} s ({values})"
-        if row.status == "completed":
+        status = f"pruned after {row.stopped_at}" if row.status == "pruned" else row.status
+        line = f"[{done}/{self.budget}] {row.name} {status} in {row.duration_s or 0:.1f} s ({values})"
+        if row.status in ("completed", "pruned"):
             best = _best(rows, self.direction)
-            line += f": {self.objective} = {row.objective:.4g}; best {best.name}: {best.objective:.4g}"
+            if row.objective is not None:
+                line += f": {self.objective} = {row.objective:.4g}"
+            if best is not None:
+                line += f"; best {best.name}: {best.objective:.4g}"
         else:
             line += f": {(row.error or '').splitlines()[0]} (log: {self.sweep_dir / TRIAL_LOGS / row.name}.log)"
         self.say(line)
         self.write_results(rows)
+
+
+def _takes_a_slot(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts towards the budget: a new one (not a rerun) that was not skipped."""
+    return "failed_trial" not in trial.system_attrs and _SKIPPED not in trial.user_attrs
+
+
+def _reruns(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The number of the trial a rerun reruns (the last of Optuna's retry history)."""
+    history = trial.system_attrs.get("retry_history")
+    return history[-1] if history else None
+
+
+def _name(number: int) -> str:
+    return f"trial-{number:03d}"
 
 
 def _wait(events: Sequence[threading.Event]) -> None:
@@ -666,6 +777,8 @@ def run_sweep(
     projects: Sequence[str] = (),
     root_dir: str | os.PathLike = "runs",
     name: str | None = None,
+    pruner: str = "none",
+    retry_failed: bool = False,
     argv: Sequence[str] | None = None,
 ) -> SweepResult:
     """Runs (or continues) the sweep of ``space`` over the config of ``gin_files`` and ``bindings``.
@@ -674,13 +787,17 @@ def run_sweep(
     named ``study``, by default ``<name>-<hash of the sweep's definition>``, so the
     same command finds its study and directory again and continues where it
     stopped. Returns when every trial of the sweep has finished, on this worker or
-    others sharing ``storage``. Raises :class:`ConfigError` for a wrong
-    definition, before any trial runs; ``KeyboardInterrupt`` after stopping the
-    running trials, which rerun when the sweep continues.
+    others sharing ``storage``. ``pruner`` (a :data:`ginlight.pruning.PRUNERS`
+    name) stops trials whose objective falls behind at a validation;
+    ``retry_failed`` reruns the failed trials of a continued sweep, each under a new
+    number. Raises :class:`ConfigError` for a wrong definition, before any trial
+    runs; ``KeyboardInterrupt`` after stopping the running trials, which rerun when
+    the sweep continues.
     """
     objective, direction, budget = _check_arguments(space, mode, trials, objective, direction, workers)
     name = name or (Path(gin_files[0]).stem if gin_files else "sweep")
     _check_config(gin_files, bindings, space, search_paths, projects)
+    pruner_spec = pruning.pruner_spec(pruner)  # its settings are the config's bindings of the Optuna pruner
     definition = {
         "config": _digest(gin_files, bindings, search_paths),
         "projects": list(projects),
@@ -689,13 +806,15 @@ def run_sweep(
         "trials": budget,
         "objective": objective,
         "direction": direction,
+        "pruner": pruner,
     }
     study_name = study or f"{name}-{hashlib.sha1(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:8]}"
     label = _storage_label(storage) if storage else None
     sweep_dir, created = _sweep_dir(root_dir, name, study_name, label)
     try:
         url = storage or f"sqlite:///{(sweep_dir / DATABASE).resolve()}"
-        opened = _open_study(url, study_name, mode, space, direction, definition, workers)
+        opened, storage_of_study = _open_study(url, study_name, mode, space, direction, definition, workers,
+                                               pruning.make_pruner(pruner_spec))
         if created:
             rundir.write_atomic(sweep_dir / RECORD, json.dumps({
                 "study": study_name, "storage": label, "definition": definition,
@@ -715,17 +834,23 @@ def run_sweep(
 
     def write_results(rows: list[TrialRow]) -> None:
         with results_lock:
-            _write_results(result_of(rows), space, mode)
+            _write_results(result_of(rows), space, mode, pruner)
 
     base_command = [sys.executable, "-m", "ginlight.cli.train",
                     *(f"--gin_file={f}" for f in gin_files), *(f"--gin_bindings={b}" for b in bindings),
                     *(f"--gin_search_paths={p}" for p in search_paths), *(f"--project={p}" for p in projects)]
-    runner = _Sweep(opened, space, budget, objective, direction, sweep_dir, base_command, workers, write_results)
+    report_to = {"storage": _with_installed_driver(url), "study": study_name, "objective": objective,
+                 "pruner": pruner_spec}
+    runner = _Sweep(opened, storage_of_study, space, budget, objective, direction, sweep_dir, base_command, workers,
+                    write_results, report_to)
     with rundir.console_to_file(sweep_dir / LOG):
         census = runner.census()
-        finished = sum(row.status in ("completed", "failed") for row in census.rows)
+        finished = sum(row.status in _FINISHED for row in census.rows)
         runner.say(f"sweep directory {sweep_dir}\nstudy {study_name} in {label or url}: {mode} search, "
-                   f"{budget} trials, {finished} finished already, {workers} worker(s) here.")
+                   f"{budget} trials, {finished} finished already, {workers} worker(s) here"
+                   f"{'' if pruner == 'none' else f', pruner {pruner}'}.")
+        if retry_failed:
+            runner.say(f"rerunning {runner.retry_failed()} failed trial(s), each under a new number.")
         try:
             runner.run()
         finally:
@@ -862,8 +987,9 @@ def _sweep_dir(root_dir: str | os.PathLike, name: str, study: str, storage: str 
 
 
 def _open_study(url: str, study_name: str, mode: str, space: Sequence[Parameter], direction: str,
-                definition: dict[str, Any], workers: int) -> optuna.Study:
-    """Creates or loads the study, and checks that a loaded one holds this sweep."""
+                definition: dict[str, Any], workers: int,
+                pruner: optuna.pruners.BasePruner) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    """Creates or loads the study, and checks that a loaded one holds this sweep; returns it and its storage."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials report through the sweep's own lines
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     engine = {"pool_pre_ping": True, "pool_size": 2 * workers + 2}  # a trial's thread and its heartbeat
@@ -877,7 +1003,7 @@ def _open_study(url: str, study_name: str, mode: str, space: Sequence[Parameter]
         sampler = optuna.samplers.TPESampler(constant_liar=True)
     try:
         storage = _rdb_storage(_with_installed_driver(url), engine)
-        study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
+        study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
                                     direction=DIRECTIONS[direction], load_if_exists=True)
         if _DEFINITION_ATTR not in study.user_attrs:
             study.set_user_attr(_DEFINITION_ATTR, definition)
@@ -890,4 +1016,4 @@ def _open_study(url: str, study_name: str, mode: str, space: Sequence[Parameter]
     if differences:
         raise ConfigError(f"study '{study_name}' holds a different sweep (its {', '.join(differences)} differ).",
                           hint="Pass another --study for a new sweep, or the command in its sweep.json to continue it.")
-    return study
+    return study, storage

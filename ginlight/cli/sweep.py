@@ -26,6 +26,10 @@ flags.DEFINE_enum("mode", "grid", ["grid", "random", "tpe"],
 flags.DEFINE_integer("trials", None, "How many trials random and tpe search run.", lower_bound=1)
 flags.DEFINE_string("objective", None, "The final metric to optimize, e.g. val/accuracy (default val/loss, min).")
 flags.DEFINE_enum("direction", None, ["max", "min"], "Whether a higher or a lower objective is better.")
+flags.DEFINE_enum("pruner", "none", ["none", "median", "halving", "hyperband"],
+                  "Stop trials whose objective falls behind at a validation: Optuna's MedianPruner, "
+                  "SuccessiveHalvingPruner or HyperbandPruner, with the config's bindings of it as settings.")
+flags.DEFINE_boolean("retry_failed", False, "Continuing a sweep, rerun its failed trials, each under a new number.")
 flags.DEFINE_integer("workers", 1, "Trials run at once on this machine.", lower_bound=1)
 flags.DEFINE_string("storage", None, "The study's database URL, e.g. postgresql://user:pw@host/db, shared by "
                     "workers on several machines (default: an SQLite file in the sweep directory).")
@@ -57,17 +61,19 @@ def main(argv: Sequence[str]) -> int:
             mode=FLAGS.mode, trials=FLAGS.trials, objective=FLAGS.objective, direction=FLAGS.direction,
             workers=FLAGS.workers, storage=FLAGS.storage, study=FLAGS.study,
             search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
-            root_dir=FLAGS.root_dir, name=FLAGS.name, argv=sys.argv,
+            root_dir=FLAGS.root_dir, name=FLAGS.name, pruner=FLAGS.pruner, retry_failed=FLAGS.retry_failed,
+            argv=sys.argv,
         )
     except KeyboardInterrupt:
         print(f"{COMMAND}: interrupted; run the same command again to continue the sweep.", file=sys.stderr)
         return 130
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
-    completed, failed = result.count("completed"), result.count("failed")
+    completed, pruned, failed = result.count("completed"), result.count("pruned"), result.count("failed")
     best = result.best
     best_text = f"; best {best.name}: {result.objective} = {best.objective:.6g}" if best else ""
-    print(f"{COMMAND}: {completed} of {result.budget} trials completed, {failed} failed{best_text}; "
+    pruned_text = f", {pruned} pruned" if pruned else ""
+    print(f"{COMMAND}: {completed} of {result.budget} trials completed{pruned_text}, {failed} failed{best_text}; "
           f"results in {result.sweep_dir}")
     return 0 if completed else 1
 

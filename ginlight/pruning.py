@@ -1,0 +1,122 @@
+"""Optuna pruning from inside a sweep's trial: the objective reported at each validation, the run stopped when pruned.
+
+A sweep's trial is a ``ginlight-train`` process. The sweep tells it which Optuna
+trial it is through the :data:`TRIAL_ENV` environment variable (the storage URL, the
+study, the trial's number, the objective and the pruner), not through gin: its
+operative config then reruns outside the sweep as an ordinary run, with no study to
+report to, and the storage's password stays out of ``run.json``.
+
+The pruner runs in the trial's process, since Optuna's ``Trial.should_prune`` asks
+the study's pruner there. Its settings are the gin bindings of the Optuna pruner
+(``optuna.pruners.MedianPruner.n_startup_trials = 2``), read by the sweep and passed on.
+
+Optuna is the ``sweep`` extra: it is imported only where a trial is run or a pruner made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import gin
+from lightning import Callback, LightningModule, Trainer
+
+from ginlight.errors import ConfigError
+
+__all__ = ["PRUNERS", "TRIAL_ENV", "TrialReporter", "pruner_spec", "make_pruner", "trial_callbacks"]
+
+#: ``--pruner`` names and the Optuna pruners they stand for.
+PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "halving": "SuccessiveHalvingPruner",
+           "hyperband": "HyperbandPruner"}
+#: The environment variable through which a sweep tells a ``ginlight-train`` process its trial (JSON).
+TRIAL_ENV = "GINLIGHT_TRIAL"
+#: The trial user attribute saying what a reported step counts: ``epoch`` or ``step``.
+UNIT_ATTR = "report_unit"
+
+
+def pruner_spec(name: str) -> dict[str, Any]:
+    """The pruner ``--pruner=name`` chooses, with its gin-bound settings: ``{"class", "settings"}``.
+
+    Call it after the config is parsed; raises :class:`ConfigError` for settings
+    the pruner does not take.
+    """
+    if name not in PRUNERS:
+        raise ConfigError(f"unknown pruner '{name}'; the pruners are {', '.join(PRUNERS)}.")
+    selector = f"optuna.pruners.{PRUNERS[name]}"
+    try:
+        settings = gin.get_bindings(selector)
+    except ValueError:  # nothing bound: gin does not know the configurable
+        settings = {}
+    spec = {"class": PRUNERS[name], "settings": settings}
+    try:
+        json.dumps(settings)
+        make_pruner(spec)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"the bindings of {selector} cannot make a pruner: {exc}",
+                          hint=f"Bind numbers, strings or booleans to {selector}'s parameters.") from None
+    return spec
+
+
+def make_pruner(spec: dict[str, Any]):
+    """The Optuna pruner of a :func:`pruner_spec`."""
+    import optuna  # the sweep extra
+
+    return getattr(optuna.pruners, spec["class"])(**spec["settings"])
+
+
+class TrialReporter(Callback):
+    """Reports the objective to an Optuna trial at each validation, and stops the run when it is pruned.
+
+    The step is the epoch (from 0, as Optuna's pruners count) when the run validates
+    once per epoch, else the global step. A pruned run stops at the end of that
+    validation's epoch (Lightning's ``should_stop``, so the epoch's ``last.ckpt`` is
+    written) and its :attr:`final_status` is ``pruned``, which ``run.json`` records.
+    Under DDP rank 0 reports and decides, and tells the other ranks.
+    """
+
+    def __init__(self, trial, objective: str):
+        self.trial = trial
+        self.objective = objective
+        self.final_status: str | None = None
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.trial.set_user_attr(UNIT_ATTR, "epoch" if self._per_epoch(trainer) else "step")
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        prune = False
+        value = trainer.callback_metrics.get(self.objective)
+        if trainer.is_global_zero and value is not None:
+            self.trial.report(float(value), trainer.current_epoch if self._per_epoch(trainer) else trainer.global_step)
+            prune = self.trial.should_prune()
+        if trainer.world_size > 1:
+            prune = trainer.strategy.broadcast(prune)
+        if prune:
+            self.final_status = "pruned"
+            trainer.should_stop = True
+
+    @staticmethod
+    def _per_epoch(trainer: Trainer) -> bool:
+        return isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0
+
+
+def trial_callbacks() -> list[Callback]:
+    """A :class:`TrialReporter` for the trial this process runs in a sweep, or none outside a sweep."""
+    text = os.environ.get(TRIAL_ENV)
+    if not text:
+        return []
+    import optuna  # the sweep extra: present wherever a sweep runs trials
+
+    trial = json.loads(text)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    engine = {"connect_args": {"timeout": 60}} if trial["storage"].startswith("sqlite") else {}
+    storage = optuna.storages.RDBStorage(trial["storage"], engine_kwargs=engine)
+    # The sweep's worker samples the trial's values; this process only reports and asks the pruner.
+    study = optuna.load_study(study_name=trial["study"], storage=storage, pruner=make_pruner(trial["pruner"]),
+                              sampler=optuna.samplers.RandomSampler())
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(trial["study"]),
+                                                               trial["number"])
+    return [TrialReporter(optuna.trial.Trial(study, trial_id), trial["objective"])]
