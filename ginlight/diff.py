@@ -22,7 +22,7 @@ from typing import Any
 
 from gin import config_parser
 
-from ginlight import rundir
+from ginlight import rundir, source
 from ginlight.errors import ConfigError
 
 __all__ = ["Config", "Difference", "read_config", "diff", "to_text", "to_json"]
@@ -73,6 +73,7 @@ class Config:
     bindings: dict[tuple[str, str], Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     metrics: dict[str, float] | None = None
+    record: dict[str, Any] | None = None
 
     def resolve(self, value: Any, depth: int = 0) -> Any:
         """``value`` with each ``%MACRO`` replaced by what it is bound to (an unbound one stays)."""
@@ -96,7 +97,8 @@ def read_config(path: str | os.PathLike) -> Config:
         _read_file(path / rundir.OPERATIVE_CONFIG, config, [])
         record = path / rundir.RECORD
         if record.is_file():
-            config.metrics = json.loads(record.read_text()).get("metrics") or {}
+            config.record = json.loads(record.read_text())
+            config.metrics = config.record.get("metrics") or {}
         return config
     if not path.is_file():
         raise ConfigError(f"'{path}' not found.", hint="Pass two run directories or gin files.")
@@ -116,17 +118,17 @@ def _read_file(path: Path, config: Config, including: list[Path]) -> None:
         raise ConfigError(f"gin syntax error: {getattr(exc, 'msg', exc)}",
                           location=f"{path}:{line}" if line else str(path)) from None
     for statement in statements:
-        if isinstance(statement, config_parser.IncludeStatement):
-            _read_file(_included(statement, path), config, [*including, path.resolve()])
-        elif isinstance(statement, config_parser.ImportStatement):
-            if statement.format() not in config.imports:
-                config.imports.append(statement.format())
-        elif isinstance(statement, config_parser.BindingStatement):
+        if isinstance(statement, config_parser.BindingStatement):
             name = f"{statement.scope}/{statement.selector}" if statement.scope else statement.selector
             if statement.arg_name:
                 config.bindings[(name, statement.arg_name)] = statement.value
             else:  # `NAME = value` defines a macro
                 config.bindings[(MACROS, name)] = statement.value
+        elif isinstance(statement, config_parser.IncludeStatement):
+            _read_file(_included(statement, path), config, [*including, path.resolve()])
+        elif isinstance(statement, config_parser.ImportStatement):
+            if statement.format() not in config.imports:
+                config.imports.append(statement.format())
 
 
 # Where a statement may start: a line that begins with neither space nor comment.
@@ -143,18 +145,22 @@ def _statements(text: str) -> list[Any]:
     as it is when it has ``include`` statements (their line numbers locate errors).
     """
     try:
-        statements = [s for piece in _STATEMENT_START.split(text) for s in _parse_piece(piece)]
-    except (SyntaxError, ValueError, tokenize.TokenError):
-        statements = None
-    if statements is None or any(isinstance(s, config_parser.IncludeStatement) for s in statements):
-        statements = list(config_parser.ConfigParser(text, _Delegate()))
-    return statements
+        return [s for piece in _STATEMENT_START.split(text) for s in _parse_piece(piece)]
+    except (SyntaxError, ValueError, tokenize.TokenError, _Include):
+        return list(config_parser.ConfigParser(text, _Delegate()))
+
+
+class _Include(Exception):
+    """A piece holds an ``include``, whose line number must count from the file's start."""
 
 
 @functools.cache
 def _parse_piece(text: str) -> tuple[Any, ...]:
     """The statements of one piece of a gin file (shared between callers: never modify them)."""
-    return tuple(config_parser.ConfigParser(text, _Delegate()))
+    statements = tuple(config_parser.ConfigParser(text, _Delegate()))
+    if any(isinstance(statement, config_parser.IncludeStatement) for statement in statements):
+        raise _Include
+    return statements
 
 
 def _included(statement: Any, including: Path) -> Path:
@@ -227,11 +233,29 @@ def to_json(a: Config, b: Config) -> dict[str, Any]:
         "bindings": [difference.to_dict() for difference in diff(a, b)],
         "imports": _imports(a, b),
         "metrics": _metrics(a, b),
+        "code": _code(a, b),
+        "versions": _versions(a, b),
     }
 
 
 def _imports(a: Config, b: Config) -> dict[str, list[str]]:
     return {"added": [i for i in b.imports if i not in a.imports], "removed": [i for i in a.imports if i not in b.imports]}
+
+
+def _code(a: Config, b: Config) -> list[str] | None:
+    """What differs in the code two runs recorded (:func:`ginlight.source.differences`); None unless both are runs."""
+    if a.record is None or b.record is None:
+        return None
+    return source.differences(a.record, b.record)
+
+
+def _versions(a: Config, b: Config) -> dict[str, dict[str, str | None]] | None:
+    """The package versions that differ between two runs; None unless both are runs."""
+    if a.record is None or b.record is None:
+        return None
+    versions_a, versions_b = a.record.get("versions") or {}, b.record.get("versions") or {}
+    return {name: {"a": versions_a.get(name), "b": versions_b.get(name)}
+            for name in sorted({*versions_a, *versions_b}) if versions_a.get(name) != versions_b.get(name)}
 
 
 def _metrics(a: Config, b: Config) -> dict[str, dict[str, float | None]] | None:
@@ -256,6 +280,12 @@ def to_text(a: Config, b: Config) -> str:
         lines.append(f"  {_line(difference)}")
     if not differences:
         lines += ["", "The two configs bind the same values."]
+    code, versions = _code(a, b), _versions(a, b)
+    if code is not None:
+        lines += ["", "Code"] + ([f"  ~ {line}" for line in code] or ["  the same commit, changes and modules"])
+    if versions is not None:
+        lines += ["", "Versions"] + ([f"  ~ {name}: {v['a']} -> {v['b']}" for name, v in versions.items()]
+                                     or ["  the same"])
     metrics = _metrics(a, b)
     if metrics:
         lines += ["", *_metric_table(metrics)]

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from ginlight import rundir
+from ginlight import rundir, source
 from ginlight.errors import ConfigError, RunError
 
 __all__ = ["weights_hash", "compare", "reproduce", "Comparison", "REPORT"]
@@ -67,11 +67,17 @@ class Row:
 
 @dataclass
 class Comparison:
-    """The values of two runs side by side."""
+    """The values of two runs side by side, and what differs in what produced them.
+
+    ``code`` and ``versions`` say why values may differ; they do not count
+    towards :attr:`match`, which is about the results.
+    """
 
     original: Path
     rerun: Path
     rows: list[Row] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    versions: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     @property
     def match(self) -> bool:
@@ -84,6 +90,10 @@ class Comparison:
             "rerun": str(self.rerun),
             "match": self.match,
             "values": [{"name": r.name, "original": r.original, "rerun": r.rerun, "match": r.match} for r in self.rows],
+            "code_matches": not self.code,
+            "code": self.code,
+            "versions_match": not self.versions,
+            "versions": {name: list(pair) for name, pair in self.versions.items()},
         }
 
     def report(self) -> str:
@@ -100,6 +110,9 @@ class Comparison:
             lines.append(f"NOT reproduced: {len(differing)} of {len(self.rows)} values differ ({', '.join(differing)}).")
         else:
             lines.append(f"Reproduced exactly: all {len(self.rows)} values match.")
+        lines.append("Code: the same." if not self.code else "Code differs: " + "; ".join(self.code) + ".")
+        lines.append("Versions: the same." if not self.versions else "Versions differ: " + "; ".join(
+            f"{name} {a} -> {b}" for name, (a, b) in self.versions.items()) + ".")
         return "\n".join(line.rstrip() for line in lines)
 
 
@@ -112,13 +125,16 @@ def _show(name: str, value: Any) -> str:
 
 
 def compare(original: str | os.PathLike, rerun: str | os.PathLike) -> Comparison:
-    """Compares two finished runs: each final metric of either, then the weights hash."""
+    """Compares two finished runs: each final metric of either, then the weights hash; and their code and versions."""
     original, rerun = Path(original), Path(rerun)
     records = [_record(original), _record(rerun)]
     metrics = [record.get("metrics") or {} for record in records]
     rows = [Row(name, metrics[0].get(name), metrics[1].get(name)) for name in sorted({*metrics[0], *metrics[1]})]
     rows.append(Row(WEIGHTS, records[0].get("weights_sha256"), records[1].get("weights_sha256")))
-    return Comparison(original, rerun, rows)
+    versions = [record.get("versions") or {} for record in records]
+    differing = {name: (versions[0].get(name), versions[1].get(name)) for name in sorted({*versions[0], *versions[1]})
+                 if versions[0].get(name) != versions[1].get(name)}
+    return Comparison(original, rerun, rows, source.differences(*records), differing)
 
 
 def _record(run_dir: Path) -> dict[str, Any]:
