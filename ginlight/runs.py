@@ -416,16 +416,14 @@ def differing_bindings(runs: Sequence[Run]) -> list[tuple[str, str]]:
     one per binding that reads it (cells show values with macros resolved). Runs
     whose bindings are unknown take no part.
     """
-    configs = [run.config for run in runs if run.config is not None]
-    keys = {key for config in configs for key in config.bindings}
-    differing = []
-    for key in keys:
-        first = configs[0].bindings.get(key, _ABSENT)
-        for config in configs[1:]:
-            value = config.bindings.get(key, _ABSENT)
-            if value is not first and (value is _ABSENT or first is _ABSENT or repr(value) != repr(first)):
-                differing.append(key)
-                break
+    first, *others = [run.config.bindings for run in runs if run.config is not None] or [{}]
+    differing: set[tuple[str, str]] = set()
+    for bindings in others:
+        differing |= bindings.keys() ^ first.keys()
+        # Runs of one project share most statements, and a shared statement's value is one object (diff reads
+        # each distinct statement once): the identity check settles almost every binding without a repr.
+        differing.update(key for key, value in bindings.items()
+                         if key in first and first[key] is not value and repr(first[key]) != repr(value))
     return sorted(differing, key=lambda key: (key[0] != diff.MACROS, binding_name(key)))
 
 

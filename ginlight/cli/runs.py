@@ -95,9 +95,9 @@ def _set_tags(arguments: Sequence[str]) -> int:
     return 0
 
 
-def run() -> None:
-    """The console script."""
-    common.run(main, __doc__)
+def run(argv: Sequence[str] | None = None) -> None:
+    """The console script; ``argv`` defaults to ``sys.argv``."""
+    common.run(main, __doc__, argv=argv)
 
 
 if __name__ == "__main__":
