@@ -18,7 +18,7 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gin import config_parser
 
@@ -112,42 +112,54 @@ def _read_file(path: Path, config: Config, including: list[Path]) -> None:
         raise ConfigError(f"'{path}' includes itself (through {' -> '.join(map(str, including))}).")
     config.files.append(path)
     try:
-        statements = _statements(path.read_text())
+        pieces = _pieces(path.read_text())
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         raise ConfigError(f"gin syntax error: {getattr(exc, 'msg', exc)}",
                           location=f"{path}:{line}" if line else str(path)) from None
-    for statement in statements:
-        if isinstance(statement, config_parser.BindingStatement):
-            name = f"{statement.scope}/{statement.selector}" if statement.scope else statement.selector
-            if statement.arg_name:
-                config.bindings[(name, statement.arg_name)] = statement.value
-            else:  # `NAME = value` defines a macro
-                config.bindings[(MACROS, name)] = statement.value
-        elif isinstance(statement, config_parser.IncludeStatement):
-            _read_file(_included(statement, path), config, [*including, path.resolve()])
-        elif isinstance(statement, config_parser.ImportStatement):
-            if statement.format() not in config.imports:
-                config.imports.append(statement.format())
+    for piece in pieces:
+        if piece.bindings is not None:
+            config.bindings.update(piece.bindings)
+            continue
+        for statement in piece.statements:
+            if isinstance(statement, config_parser.BindingStatement):
+                config.bindings[_key(statement)] = statement.value
+            elif isinstance(statement, config_parser.IncludeStatement):
+                _read_file(_included(statement, path), config, [*including, path.resolve()])
+            elif isinstance(statement, config_parser.ImportStatement):
+                if statement.format() not in config.imports:
+                    config.imports.append(statement.format())
 
 
-# Where a statement may start: a line that begins with neither space nor comment.
-_STATEMENT_START = re.compile(r"\n(?=[^\s#])")
+def _key(statement: config_parser.BindingStatement) -> tuple[str, str]:
+    name = f"{statement.scope}/{statement.selector}" if statement.scope else statement.selector
+    return (name, statement.arg_name) if statement.arg_name else (MACROS, name)  # `NAME = value` defines a macro
 
 
-def _statements(text: str) -> list[Any]:
-    """gin's parse of ``text``, each statement's text parsed once per process.
+class _Piece(NamedTuple):
+    """Statements of a gin file; ``bindings`` holds them keyed, when they are all bindings."""
 
-    Runs of one project share most of their operative configs' statements, so
+    statements: tuple[Any, ...]
+    bindings: dict[tuple[str, str], Any] | None
+
+
+# Where gin's operative configs start a configurable's section: a blank line, then a line that is not indented.
+_SECTION_START = re.compile(r"\n\n(?=\S)")
+
+
+def _pieces(text: str) -> list[_Piece]:
+    """gin's parse of ``text``, each distinct piece of it parsed (and its bindings keyed) once per process.
+
+    Runs of one project share most of their operative configs' sections, so
     listing many runs (``ginlight-runs``) tokenizes each distinct one once. The
-    text is cut where a line could start a statement; a cut inside a statement
+    text is cut at blank lines before an unindented line; a cut inside a statement
     leaves a piece that does not parse, and then the whole text is parsed as one,
     as it is when it has ``include`` statements (their line numbers locate errors).
     """
     try:
-        return [s for piece in _STATEMENT_START.split(text) for s in _parse_piece(piece)]
+        return [_parse_piece(piece) for piece in _SECTION_START.split(text)]
     except (SyntaxError, ValueError, tokenize.TokenError, _Include):
-        return list(config_parser.ConfigParser(text, _Delegate()))
+        return [_Piece(tuple(config_parser.ConfigParser(text, _Delegate())), None)]
 
 
 class _Include(Exception):
@@ -155,12 +167,14 @@ class _Include(Exception):
 
 
 @functools.cache
-def _parse_piece(text: str) -> tuple[Any, ...]:
-    """The statements of one piece of a gin file (shared between callers: never modify them)."""
+def _parse_piece(text: str) -> _Piece:
+    """One piece of a gin file, parsed (shared between callers: never modify it)."""
     statements = tuple(config_parser.ConfigParser(text, _Delegate()))
     if any(isinstance(statement, config_parser.IncludeStatement) for statement in statements):
         raise _Include
-    return statements
+    if all(isinstance(statement, config_parser.BindingStatement) for statement in statements):
+        return _Piece(statements, {_key(statement): statement.value for statement in statements})
+    return _Piece(statements, None)
 
 
 def _included(statement: Any, including: Path) -> Path:
