@@ -117,6 +117,9 @@ def _read_file(path: Path, config: Config, including: list[Path]) -> None:
         line = getattr(exc, "lineno", None)
         raise ConfigError(f"gin syntax error: {getattr(exc, 'msg', exc)}",
                           location=f"{path}:{line}" if line else str(path)) from None
+    except tokenize.TokenError as exc:  # the file ends inside a statement
+        raise ConfigError(f"gin syntax error: {exc.args[0]} (an unclosed bracket or quote?)",
+                          location=str(path)) from None
     for piece in pieces:
         if piece.bindings is not None:
             config.bindings.update(piece.bindings)
@@ -143,8 +146,9 @@ class _Piece(NamedTuple):
     bindings: dict[tuple[str, str], Any] | None
 
 
-# Where gin's operative configs start a configurable's section: a blank line, then a line that is not indented.
-_SECTION_START = re.compile(r"\n\n(?=\S)")
+# Cuts between pieces: before a comment line (gin's operative configs head each configurable's section with
+# one, and the whole file with lines naming its run), and at a blank line before an unindented one.
+_PIECE_START = re.compile(r"\n(?=#)|\n\n(?=\S)")
 
 
 def _pieces(text: str) -> list[_Piece]:
@@ -152,12 +156,13 @@ def _pieces(text: str) -> list[_Piece]:
 
     Runs of one project share most of their operative configs' sections, so
     listing many runs (``ginlight-runs``) tokenizes each distinct one once. The
-    text is cut at blank lines before an unindented line; a cut inside a statement
-    leaves a piece that does not parse, and then the whole text is parsed as one,
-    as it is when it has ``include`` statements (their line numbers locate errors).
+    text is cut before unindented comments and at blank lines before unindented
+    lines; a cut inside a statement leaves a piece that does not parse, and then
+    the whole text is parsed as one, as it is when it has ``include`` statements
+    (their line numbers locate errors).
     """
     try:
-        return [_parse_piece(piece) for piece in _SECTION_START.split(text)]
+        return [_parse_piece(piece) for piece in _PIECE_START.split(text)]
     except (SyntaxError, ValueError, tokenize.TokenError, _Include):
         return [_Piece(tuple(config_parser.ConfigParser(text, _Delegate())), None)]
 
