@@ -65,10 +65,11 @@ def parse(
     # gin looks for includes in the folders the reader looked in (gin_text.include_folders).
     read = [*files, *(Path(s.file) for s in _statements if s.file != gin_text.BINDINGS)]
     gin.config._LOCATION_PREFIXES[:] = gin_text.include_folders(search_paths, read)
-    register_referenced([path.read_text() for path in files] + list(bindings))
-    for path in files:
+    for path in files:  # before registering: a path named there may be under one of these folders
         for folder in path_directives(path):
             add_to_path(folder)
+    register_referenced([path.read_text() for path in files] + list(bindings))
+    for path in files:
         with translate_errors(path):
             gin.parse_config_file(str(path))
     with translate_errors(None):
@@ -460,17 +461,19 @@ def operative_config(header: str = "") -> str:
     the same when the operative config itself is run, resumed or reproduced.
     """
     text = gin.operative_config_str()
-    modules = set(re.findall(r"^import (\S+)", text, re.M))
-    added = set()
+    # gin writes the imports it parsed first, then a blank line; they join the modules added here in one
+    # block, so that the config and the rerun of it (which parsed them all) come out the same.
+    gin_imports = re.match(r"(?:import \S+\n)*\n*", text)[0]
+    modules = set(re.findall(r"^import (\S+)", gin_imports, re.M))
     for _, selector in gin.config._OPERATIVE_CONFIG:
         module = getattr(gin.config._REGISTRY[selector].wrapped, "__module__", None) or ""
-        if module.split(".")[0] not in _HOME_PACKAGES and module not in modules:
-            added.add(module)
+        if module.split(".")[0] not in _HOME_PACKAGES:
+            modules.add(module)
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    lines += [PATH_DIRECTIVE + path for path in import_roots(modules | added)]
+    lines += [PATH_DIRECTIVE + path for path in import_roots(modules)]
     lines += register_directives(gin.config._OPERATIVE_CONFIG)
-    lines += [f"import {module}" for module in sorted(added)]
-    return "\n".join(lines + [text]) + "\n"
+    lines += [f"import {module}" for module in sorted(modules)]
+    return "\n".join(lines + [text[len(gin_imports):]]) + "\n"
 
 
 def import_roots(modules: Iterable[str] | None = None) -> list[str]:
