@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+#: The shipped configs: each names its own command in its header, `ginlight-train --gin_file=configs/<file>`
+#: (the others are fragments they include).
+SHIPPED = sorted(path for path in CONFIGS.glob("*.gin")
+                 if re.search(rf"ginlight-train --gin_file=configs/{re.escape(path.name)}\b", path.read_text()))
 # A couple of batches per epoch, no progress bar: fast and quiet.
 SHORT = [
     "Trainer.limit_train_batches=3",

@@ -1,4 +1,4 @@
-"""ginlight-train --resume: killed and interrupted runs continue in their own directory, to the same weights."""
+"""ginlight-train --resume: killed, failed and interrupted runs continue in their own directory, to the same run."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, SHORT, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
+from outcomes import assert_same_outcome, files, same_weights
 
 import ginlight
 from ginlight.experiment import resume
 
 # A model wrapper that, in the process where HOLD_AT_STEP is set, blocks in that
 # training step's forward pass while the HOLD_MARKER file exists: the test knows
-# exactly where the run is when it sends a signal. Without the variable it is the
-# wrapped model, so the uninterrupted and resumed runs use the same config.
+# exactly where the run is when it sends a signal. Where FAIL_AT_STEP is set, that
+# step raises. Without the variables it is the wrapped model, so the uninterrupted
+# and resumed runs use the same config. Steps are counted per process.
 HOLD_MODULE = '''
 import os, time
 from pathlib import Path
@@ -40,6 +42,8 @@ class Hold(torch.nn.Module):
     def forward(self, x):
         if self.training:
             self.steps += 1
+            if str(self.steps) == os.environ.get("FAIL_AT_STEP"):
+                raise RuntimeError(f"failing at step {self.steps}, as asked")
             if str(self.steps) == os.environ.get("HOLD_AT_STEP"):
                 marker = Path(os.environ["HOLD_MARKER"])
                 marker.touch()
@@ -72,7 +76,10 @@ System.model = @holdmod.Hold()
 holdmod.Hold.module = @ginlight.models.ConvNet()
 """
 BATCHES_PER_EPOCH = 3  # Trainer.limit_train_batches in SHORT
-EPOCHS = ["MAX_EPOCHS=3"]
+EPOCHS = 4
+# Nothing monitored: last.ckpt is the run's one checkpoint, and load_system(RUN) loads it.
+SETTINGS = [*SHORT, f"MAX_EPOCHS={EPOCHS}", "ModelCheckpoint.monitor = None"]
+FINAL_STEP = EPOCHS * BATCHES_PER_EPOCH
 
 
 @pytest.fixture(scope="module")
@@ -83,106 +90,202 @@ def project(tmp_path_factory) -> Path:
     return folder
 
 
-def _gin_files(project: Path) -> list[Path]:
-    return [CONFIGS / "classifier.gin", project / "hold.gin"]
+def _train_args(project: Path, root: Path) -> list[str]:
+    """A --project run of the classifier with the Hold wrapper, under ``root``."""
+    return [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
+            f"--gin_file={project / 'hold.gin'}", *bindings(*SETTINGS)]
 
 
-def _start(project: Path, root: Path, hold_at_step: int, marker: Path) -> subprocess.Popen:
-    """ginlight-train in the background, held at a training step; output goes to root/console.txt."""
-    root.mkdir()
-    command = [sys.executable, "-m", "ginlight.cli.train", f"--root_dir={root}", f"--project={project}",
-               *(f"--gin_file={f}" for f in _gin_files(project)), *(f"--gin_bindings={b}" for b in [*SHORT, *EPOCHS])]
-    return subprocess.Popen(
-        command, cwd=root, stdout=open(root / "console.txt", "w"), stderr=subprocess.STDOUT,
-        env={**os.environ, "HOLD_AT_STEP": str(hold_at_step), "HOLD_MARKER": str(marker)},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore it
-    )
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
 
 
-def _wait_until_held(process: subprocess.Popen, marker: Path, root: Path) -> None:
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert process.poll() is None, f"the run ended before the held step:\n{(root / 'console.txt').read_text()}"
-        assert time.monotonic() < deadline, "the run never reached the held step"
-        time.sleep(0.05)
+class Held:
+    """``ginlight-train args`` in the background from ``cwd``, held at its process's training step ``step``."""
+
+    def __init__(self, args: list[str], cwd: Path, step: int):
+        self.marker = cwd / "held"
+        self.console = cwd / "console.txt"
+        self.process = subprocess.Popen(
+            command("ginlight-train", *args), cwd=cwd, stdout=open(self.console, "w"), stderr=subprocess.STDOUT,
+            env={**os.environ, "HOLD_AT_STEP": str(step), "HOLD_MARKER": str(self.marker)},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore it
+        )
+        deadline = time.monotonic() + 300
+        while not self.marker.exists():  # polls for the marker the run writes; no timing is assumed
+            assert self.process.poll() is None, f"the run ended before the held step:\n{self.console.read_text()}"
+            assert time.monotonic() < deadline, "the run never reached the held step"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL, which nothing can record."""
+        self.process.kill()
+        self.process.wait()
 
 
-def _last_checkpoint(run_dir: Path) -> dict:
+def _last(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
 
 
-def test_a_run_killed_after_an_epoch_resumes_to_the_weights_of_an_uninterrupted_run(project, tmp_path):
-    uninterrupted = ginlight.train(_gin_files(project), [*SHORT, *EPOCHS], projects=[str(project)],
-                                   root_dir=tmp_path / "uninterrupted")
-    marker = tmp_path / "held"
-    killed = _start(project, tmp_path / "killed", hold_at_step=2 * BATCHES_PER_EPOCH + 1, marker=marker)
-    _wait_until_held(killed, marker, tmp_path / "killed")
-    killed.kill()  # SIGKILL, in the third epoch's first step
-    killed.wait()
-    (run_dir,) = run_dirs(tmp_path / "killed")
-    assert read_record(run_dir)["status"] == "running"  # nothing could record the kill
-    assert _last_checkpoint(run_dir)["epoch"] == 1
+def _last_epoch_and_step(run_dir: Path) -> tuple[int, int] | None:
+    """(epoch, global_step) of the run's last.ckpt; None when it has none."""
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return None
+    last = _last(run_dir)
+    return last["epoch"], last["global_step"]
 
-    result = ginlight_train(f"--resume={run_dir}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+
+@pytest.fixture(scope="module")
+def uninterrupted(project, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    result = ginlight_train(*_train_args(project, root / "runs"), cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = run_dirs(root / "runs")
+    return run_dir
+
+
+@pytest.fixture(scope="module", params=["run", "rerun"])
+def killed_twice(request, project, uninterrupted, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """A run (or a rerun of the uninterrupted run's operative config, from another directory) killed with
+    SIGKILL in its third epoch, resumed from a second directory and killed again in its fourth, then
+    resumed from a third directory to the end. Returns the run directory and what each stage left."""
+    folder = tmp_path_factory.mktemp(f"killed-{request.param}")
+    if request.param == "run":
+        args = _train_args(project, folder / "runs")
+    else:
+        args = [f"--gin_file={uninterrupted / 'operative_config.gin'}", f"--root_dir={folder / 'runs'}"]
+    stages = []
+    first = Held(args, _fresh(folder / "cwd-0"), step=2 * BATCHES_PER_EPOCH + 1)  # epoch 2's first step
+    first.kill()
+    (run_dir,) = run_dirs(folder / "runs")
+    stages.append({"status": read_record(run_dir)["status"], "last": _last_epoch_and_step(run_dir)})
+    second = Held([f"--resume={run_dir}"], _fresh(folder / "cwd-1"), step=BATCHES_PER_EPOCH + 1)  # epoch 3's first
+    second.kill()
+    stages.append({"status": read_record(run_dir)["status"], "last": _last_epoch_and_step(run_dir),
+                   "console": second.console.read_text()})
+    result = ginlight_train(f"--resume={run_dir}", cwd=_fresh(folder / "cwd-2"))
+    stages.append({"returncode": result.returncode, "stderr": result.stderr})
+    return run_dir, stages
+
+
+def test_a_killed_run_is_left_running_with_the_last_epoch_ends_checkpoint(killed_twice):
+    _, (first, second, _) = killed_twice
+    assert first["status"] == second["status"] == "running"  # nothing could record a kill
+    assert first["last"] == (1, 2 * BATCHES_PER_EPOCH)
+    # The first resumption went on from there: its last.ckpt is its own latest epoch end, not the one it started from.
+    assert second["last"] == (2, 3 * BATCHES_PER_EPOCH), second["console"]
+
+
+def test_resumed_twice_from_other_directories_it_ends_as_the_uninterrupted_run(killed_twice, uninterrupted):
+    run_dir, (*_, final) = killed_twice
+    assert final["returncode"] == 0, final["stderr"][-3000:]
     record = read_record(run_dir)
-    assert record["status"] == "completed"
-    assert record["resumptions"] == [{"time": record["resumptions"][0]["time"],
-                                      "from_checkpoint": str(run_dir / "checkpoints" / "last.ckpt")}]
-    reference = read_record(uninterrupted.run_dir)
-    assert record["weights_sha256"] == reference["weights_sha256"]
-    # The final metrics are what was logged since the resumption: all of the epoch's, equal.
-    assert {"train/loss", "val/loss", "val/accuracy"} <= set(record["metrics"])
-    assert {key: reference["metrics"][key] for key in record["metrics"]} == record["metrics"]
-    assert run_dirs(tmp_path / "killed") == [run_dir]  # resumed in place, no new directory
+    assert record["status"] == "completed" and record["error"] is None
+    assert [r["from_checkpoint"] for r in record["resumptions"]] == [str(run_dir / "checkpoints" / "last.ckpt")] * 2
+    assert run_dirs(run_dir.parent.parent) == [run_dir]  # resumed in place, no new directory
+    # Files, every checkpoint tensor by tensor (weights, optimizer, loops, random states), config, record.
+    assert_same_outcome(uninterrupted, run_dir, ignore_record=["resumptions"])
+
+
+def test_after_the_resumptions_last_ckpt_is_the_final_epoch(killed_twice, uninterrupted):
+    run_dir, _ = killed_twice
+    assert _last_epoch_and_step(run_dir) == (EPOCHS - 1, FINAL_STEP)
+    assert same_weights(_last(uninterrupted)["state_dict"], _last(run_dir)["state_dict"]) == []
+
+
+LOAD_SYSTEM = """
+import json, sys, torch, ginlight
+system = ginlight.load_system(sys.argv[1])
+print(json.dumps({key: value.tolist() for key, value in system.state_dict().items()}))
+"""
+
+
+def test_load_system_of_the_resumed_run_gives_the_final_weights(killed_twice, uninterrupted, tmp_path):
+    """In a fresh process from another directory: the run's own path lines make its --project importable."""
+    run_dir, _ = killed_twice
+    result = subprocess.run([sys.executable, "-c", LOAD_SYSTEM, str(run_dir)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = {key: torch.tensor(value) for key, value in json.loads(result.stdout.splitlines()[-1]).items()}
+    final = _last(uninterrupted)["state_dict"]
+    assert same_weights({key: value.to(loaded[key].dtype) for key, value in final.items()}, loaded) == []
+    assert same_weights(final, {key: value.to(final[key].dtype) for key, value in loaded.items()}) == []
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(project, uninterrupted, tmp_path):
+    """docs/reproducibility.md: with no last.ckpt yet, --resume trains from the beginning, to the same run."""
+    held = Held(_train_args(project, tmp_path / "runs"), _fresh(tmp_path / "cwd-0"), step=2)  # epoch 0
+    held.kill()
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    assert not (run_dir / "checkpoints" / "last.ckpt").exists()
+    result = ginlight_train(f"--resume={run_dir}", cwd=_fresh(tmp_path / "cwd-1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["from_checkpoint"] for r in read_record(run_dir)["resumptions"]] == [None]
+    assert_same_outcome(uninterrupted, run_dir, ignore_record=["resumptions"])
+
+
+def test_a_failed_run_resumes_from_its_last_checkpoint_to_completion(project, tmp_path):
+    """docs/reproducibility.md: --resume continues a failed run too."""
+    result = ginlight_train(*_train_args(project, tmp_path / "runs"), cwd=tmp_path,
+                            env={"FAIL_AT_STEP": str(2 * BATCHES_PER_EPOCH + 2)})  # in epoch 2
+    assert result.returncode == 1, result.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    record = read_record(run_dir)
+    assert record["status"] == "failed" and "failing at step 8, as asked" in record["error"]
+    result = ginlight_train(f"--resume={run_dir}", cwd=_fresh(tmp_path / "elsewhere"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = read_record(run_dir)
+    assert record["status"] == "completed" and record["error"] is None
+    assert [r["from_checkpoint"] for r in record["resumptions"]] == [str(run_dir / "checkpoints" / "last.ckpt")]
+    assert _last_epoch_and_step(run_dir) == (EPOCHS - 1, FINAL_STEP)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_saves_a_checkpoint_and_leaves_the_run_interrupted_and_resumable(signum, project, tmp_path):
-    marker = tmp_path / "held"
-    root = tmp_path / "runs"
     held_step = BATCHES_PER_EPOCH + 2  # mid second epoch
-    process = _start(project, root, hold_at_step=held_step, marker=marker)
-    _wait_until_held(process, marker, root)
-    process.send_signal(signum)
-    marker.unlink()
-    assert process.wait(timeout=300) == 1
-    (run_dir,) = run_dirs(root)
-    console = (root / "console.txt").read_text()
+    held = Held(_train_args(project, tmp_path / "runs"), _fresh(tmp_path / "cwd"), step=held_step)
+    held.process.send_signal(signum)
+    held.marker.unlink()
+    assert held.process.wait(timeout=300) == 1
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    console = held.console.read_text()
     assert "ginlight-train: interrupted" in console and f"--resume={run_dir}" in console
     record = read_record(run_dir)
     assert record["status"] == "interrupted" and record["error"] is None
     # SIGTERM lets the held step finish; SIGINT raises KeyboardInterrupt inside it.
     saved_step = held_step if signum == signal.SIGTERM else held_step - 1
-    assert _last_checkpoint(run_dir)["global_step"] == saved_step
+    assert _last(run_dir)["global_step"] == saved_step
 
-    with pytest.warns(UserWarning, match="resuming from a checkpoint that ended before the epoch ended"):
-        result = resume(run_dir)
-    assert result.status == "completed"
-    assert _last_checkpoint(run_dir)["global_step"] == 3 * BATCHES_PER_EPOCH
+    result = ginlight_train(f"--resume={run_dir}", cwd=_fresh(tmp_path / "elsewhere"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from a checkpoint that ended before the epoch ended" in result.stderr
+    assert read_record(run_dir)["status"] == "completed"
+    assert _last(run_dir)["global_step"] == FINAL_STEP
     assert len(read_record(run_dir)["resumptions"]) == 1
 
 
 @pytest.mark.parametrize("monitor", ["'val/accuracy'", "None"], ids=["monitored", "unmonitored"])
 def test_last_checkpoint_holds_every_epoch_end(monitor, project, tmp_path):
-    """What a killed run resumes from, whether or not ModelCheckpoint watches a metric."""
+    """What a killed run resumes from, whether or not ModelCheckpoint watches a metric. (In this process:
+    the probe reads last.ckpt from inside the run.)"""
     probe = ["System.model = @holdmod.LastCheckpointProbe()",
              "holdmod.LastCheckpointProbe.module = @ginlight.models.ConvNet()",
              f"holdmod.LastCheckpointProbe.batches_per_epoch = {BATCHES_PER_EPOCH}",
              f"ModelCheckpoint.monitor = {monitor}"]
-    ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, *EPOCHS, *probe], projects=[str(project)], root_dir=tmp_path)
+    ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, "MAX_EPOCHS=3", *probe], projects=[str(project)],
+                   root_dir=tmp_path)
     seen = sys.modules["holdmod"].LastCheckpointProbe.seen
     assert seen[-3:] == [None, BATCHES_PER_EPOCH, 2 * BATCHES_PER_EPOCH]
 
 
-def test_resuming_a_completed_run_says_so_and_changes_nothing(project, tmp_path, caplog):
-    run_dir = ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, "MAX_EPOCHS=1"], root_dir=tmp_path).run_dir
-    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
-    with caplog.at_level(logging.INFO):
-        result = resume(run_dir)
-    assert result.status == "completed" and result.metrics == read_record(run_dir)["metrics"]
-    assert "already completed; there is nothing to resume" in caplog.text
-    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+def test_resuming_a_completed_run_says_so_and_changes_nothing(uninterrupted, tmp_path):
+    before = {path: path.read_bytes() for path in uninterrupted.rglob("*") if path.is_file()}
+    result = ginlight_train(f"--resume={uninterrupted}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already completed; there is nothing to resume" in result.stdout + result.stderr
+    assert {path: path.read_bytes() for path in uninterrupted.rglob("*") if path.is_file()} == before
+    assert "checkpoints/last.ckpt" in files(uninterrupted)
 
 
 def test_resume_refuses_what_is_not_a_training_run(tmp_path):
