@@ -123,7 +123,9 @@ def main() -> None:
             print(f"| `ginlight-runs {shown}` | {medians[-1]:.2f} | {min(walls):.2f} | {max(walls):.2f} | "
                   f"{statistics.median(cpus):.2f} |")
         heavy = imported_heavy_modules(root)
-    print(f"\nload average after: {os.getloadavg()[0]:.2f}; slowest wall median {max(medians):.2f} s; target < {TARGET_S:.0f} s: {'met' if max(medians) < TARGET_S else 'NOT met'}")
+    verdict = "met" if max(medians) < TARGET_S else "NOT met"
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}; slowest wall median {max(medians):.2f} s; "
+          f"target < {TARGET_S:.0f} s: {verdict}")
     print(f"torch or Lightning imported by the listing: {', '.join(heavy[:5]) if heavy else 'none'}")
 
 

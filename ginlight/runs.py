@@ -72,7 +72,6 @@ class Run:
         return self.config.resolve(self.config.bindings[binding])
 
 
-
 def binding_name(binding: tuple[str, str]) -> str:
     """A binding's column name, as its operative config writes it: ``LR``, ``train/DataLoader.batch_size``."""
     configurable, parameter = binding
@@ -108,7 +107,7 @@ def find_run_dirs(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, str]]:
             continue
         for folder, subfolders, files in os.walk(given):
             subfolders.sort()
-            if any(marker in files for marker in _MARKERS) and folder != str(given):
+            if any(marker in files for marker in _MARKERS):
                 subfolders.clear()
                 path = Path(folder)
                 found.append((path, path.relative_to(given).as_posix()))
@@ -220,7 +219,7 @@ def select(runs: Sequence[Run], filters: Sequence[str] = (), tags: Sequence[str]
     return [run for run in runs if set(tags) <= set(run.tags) and all(test(run) for test in tests)]
 
 
-def _filter(text: str, runs: Sequence[Run]):
+def _filter(text: str, runs: Sequence[Run]) -> Callable[[Run], bool]:
     key, equals, pattern = text.partition("=")
     if not equals or not key:
         raise ConfigError(f"--filter '{text}' is not KEY=GLOB.",

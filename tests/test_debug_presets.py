@@ -34,7 +34,8 @@ def _profiled_calls(report: Path, action: str) -> int:
 
 
 def test_every_preset_sets_experiment_debug():
-    assert sorted(path.name for path in DEBUG.glob("*.gin")) == sorted({f for files, _ in PRESETS.values() for f in files})
+    used = {name for files, _ in PRESETS.values() for name in files}
+    assert sorted(path.name for path in DEBUG.glob("*.gin")) == sorted(used)
     for preset in DEBUG.glob("*.gin"):
         assert read_config(preset).bindings[("Experiment", "debug")] is True, preset
 
@@ -74,4 +75,5 @@ def test_the_readme_command_puts_the_debug_run_beside_the_root(tmp_path):
     assert not (tmp_path / "runs").exists()
     listed = run_command("ginlight-runs", str(tmp_path / "runs-debug"), "--format=json")
     assert listed.returncode == 0, listed.stderr
-    assert [(run["run_dir"], run["status"]) for run in json.loads(listed.stdout)["runs"]] == [(str(run_dir), "completed")]
+    runs = json.loads(listed.stdout)["runs"]
+    assert [(run["run_dir"], run["status"]) for run in runs] == [(str(run_dir), "completed")]

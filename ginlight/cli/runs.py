@@ -33,8 +33,8 @@ flags.DEFINE_string("plot", None, "Also draw this metric's curves, read from the
                                   "into one PNG: --plot=val/accuracy.")
 flags.DEFINE_string("plot_file", None, "Where --plot writes its PNG (default: METRIC.png, '/' as '_', in the working "
                                        "directory).")
-flags.DEFINE_string("set_tags", None, "Replace the tags of the run directory RUN with the arguments instead of listing: "
-                                      "--set_tags=RUN baseline aug (no arguments clears them).")
+flags.DEFINE_string("set_tags", None, "Replace the tags of the run directory RUN with the arguments instead of "
+                                      "listing: --set_tags=RUN baseline aug (no arguments clears them).")
 flags.DEFINE_boolean("verbose", False, "Show tracebacks with errors.")
 FLAGS = flags.FLAGS
 COMMAND = "ginlight-runs"
