@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import gin
 import pytest
 import torch
-from conftest import SHORT, bindings, read_record, run_dirs
+from conftest import REPO, SHORT, bindings, read_record, run_dirs
 
 import ginlight
 from ginlight import config
@@ -35,55 +36,22 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-# A BERT of one layer reads the digits' 64 pixels as tokens; the glue is a module with no gin in it.
-GLUE = '''\
-"""Between the digits and BERT: plain functions, no gin."""
+README = (REPO / "README.md").read_text()
 
 
-def pixel_tokens(batch):
-    """The images' 64 pixels as token ids 0-16."""
-    images, _ = batch
-    return (images.flatten(1) * 16).round().long()
-
-
-def logits(output):
-    return output.logits
-'''
-
-BERT = """\
-ADAPTERS = {'batch': @BatchAdapter(), 'criterion': @CriterionAdapter()}
-
-Experiment.system = @System()
-System.model = @transformers.BertForSequenceClassification()
-transformers.BertForSequenceClassification.config = @transformers.BertConfig()
-transformers.BertConfig.vocab_size = 17
-transformers.BertConfig.hidden_size = 32
-transformers.BertConfig.num_hidden_layers = 1
-transformers.BertConfig.num_attention_heads = 2
-transformers.BertConfig.intermediate_size = 37
-transformers.BertConfig.max_position_embeddings = 64
-transformers.BertConfig.id2label = {0: '0', 1: '1', 2: '2', 3: '3', 4: '4', 5: '5', 6: '6', 7: '7', 8: '8', 9: '9'}
-System.criterion = @torch.nn.CrossEntropyLoss()
-System.optimizer = @torch.optim.AdamW
-System.adapters = {'train': %ADAPTERS, 'val': %ADAPTERS}
-BatchAdapter.input_accessor = @lab.glue.pixel_tokens
-BatchAdapter.target_accessor = 1
-CriterionAdapter.pred_transforms = [@lab.glue.logits]
-
-System.dataloaders = {'train': @train/DataLoader(), 'val': @val/DataLoader()}
-DataLoader.dataset = @ginlight.data.digits()
-DataLoader.batch_size = 16
-train/ginlight.data.digits.split = 'train'
-val/ginlight.data.digits.split = 'val'
-Trainer.max_epochs = 1
-"""
+def readme_block(first_line: str) -> str:
+    """The README's code block that starts with ``first_line``."""
+    (block,) = [b for b in re.findall(r"```(?:python)?\n(.*?)```", README, re.S) if b.startswith(first_line)]
+    return block
 
 
 def test_a_transformers_model_with_undecorated_glue_trains_and_its_operative_config_reruns(tmp_path):
+    """README's "Use any library": a BERT of one layer reads the digits' pixels as tokens."""
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab" / "__init__.py").write_text("")
-    (tmp_path / "lab" / "glue.py").write_text(GLUE)
-    (tmp_path / "bert.gin").write_text(BERT)
+    (tmp_path / "lab" / "glue.py").write_text(readme_block("# lab/glue.py"))
+    (tmp_path / "bert.gin").write_text(readme_block("# bert.gin"))
+    assert "    ginlight-train --project=lab --gin_file=bert.gin\n" in README
     result = ginlight_train("--project=lab", "--gin_file=bert.gin", f"--root_dir={tmp_path / 'runs'}",
                             *bindings(*SHORT), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -93,7 +61,7 @@ def test_a_transformers_model_with_undecorated_glue_trains_and_its_operative_con
     for path in ("transformers.BertConfig", "transformers.BertForSequenceClassification",
                  "lab.glue.pixel_tokens", "lab.glue.logits"):
         assert f"# ginlight-register: {path}\n" in operative
-    assert "BertConfig.hidden_size = 32" in operative
+    assert "BertConfig.hidden_size = 32" in operative and "BertConfig.num_hidden_layers = 1" in operative
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -108,11 +76,8 @@ def test_a_transformers_model_with_undecorated_glue_trains_and_its_operative_con
 
 
 def test_lightning_demo_classes_as_system_and_datamodule_from_a_gin_file_alone(tmp_path):
-    (tmp_path / "boring.gin").write_text(
-        "Experiment.system = @lightning.pytorch.demos.boring_classes.BoringModel()\n"
-        "Experiment.datamodule = @lightning.pytorch.demos.boring_classes.BoringDataModule()\n"
-        "Trainer.max_epochs = 1\n"
-    )
+    (tmp_path / "boring.gin").write_text(readme_block("# boring.gin"))
+    assert "    ginlight-train --gin_file=boring.gin\n" in README
     result = ginlight_train("--gin_file=boring.gin", f"--root_dir={tmp_path / 'runs'}", *bindings(*SHORT),
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -239,3 +204,14 @@ def test_listing_a_libraries_module_by_pattern(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "einops.layers.torch.Rearrange(pattern, **axes_lengths)" in result.stdout.splitlines()
     assert "einops.layers.torch.Reduce(pattern, reduction, **axes_lengths)" in result.stdout.splitlines()
+
+
+def test_print_config_shows_the_defaults_of_an_object_named_by_path(tmp_path):
+    (tmp_path / "print.gin").write_text("Experiment.system = @System()\nSystem.model = @torch.nn.Linear()\n"
+                                        "torch.nn.Linear.in_features = @transformers.BertConfig()\n"
+                                        "transformers.BertConfig.hidden_size = 32\nTrainer.max_epochs = 1\n")
+    result = ginlight_train("--gin_file=print.gin", "--print_config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "transformers.BertConfig.hidden_size = 32 # print.gin:4" in lines
+    assert "transformers.BertConfig.num_hidden_layers = 12 # default" in lines
