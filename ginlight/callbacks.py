@@ -11,11 +11,10 @@ import gin
 import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
 
-from ginlight import config, rundir
+from ginlight import rundir
 
-__all__ = ["PredictionWriter", "OperativeConfigWriter", "LastCheckpoint", "NonFiniteLossCheck"]
+__all__ = ["PredictionWriter", "StageStart", "OperativeConfigWriter", "LastCheckpoint", "NonFiniteLossCheck"]
 
 
 @gin.configurable(module="ginlight.callbacks")
@@ -99,12 +98,37 @@ def _format(pred: Any) -> str:
     return str(pred)
 
 
-class OperativeConfigWriter(Callback):
-    """Records the run's operative config: in the run directory, in TensorBoard, in every checkpoint.
+class StageStart(Callback):
+    """Calls :meth:`on_stage_start` once as each stage starts (``fit``, ``validate``, ``test``, ``predict``).
+
+    For fit that is ``on_fit_start``, after Lightning has built the optimizers and
+    schedulers (so gin has recorded them) and before the sanity check.
+    """
+
+    def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        raise NotImplementedError
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.on_stage_start(trainer, pl_module)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "validate":  # during fit, on_fit_start has been called
+            self.on_stage_start(trainer, pl_module)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.on_stage_start(trainer, pl_module)
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.on_stage_start(trainer, pl_module)
+
+
+class OperativeConfigWriter(StageStart):
+    """Records the run's operative config: in the run directory and in every checkpoint.
 
     gin records a configurable only once it is called, and Lightning builds the
     optimizer and scheduler as the stage starts; so the file written when the
-    trainer is built is written again then, and once more when the run ends.
+    trainer is built is written again then, and once more when the run ends
+    (the loggers get it from :class:`ginlight.trackers.TrackerFeed`).
     Each checkpoint holds the file's text and ginlight's version, so that a
     checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
     Processes spawned later (``ddp_spawn`` ranks) hold only part of the config:
@@ -128,44 +152,13 @@ class OperativeConfigWriter(Callback):
         rundir.write_atomic(self.path, text)
         return text
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._on_stage_start(trainer)
-
-    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.state.fn == "validate":  # during fit, on_fit_start has written it
-            self._on_stage_start(trainer)
-
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._on_stage_start(trainer)
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._on_stage_start(trainer)
-
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
         from ginlight import __version__
 
         checkpoint["ginlight"] = {"operative_config": self.path.read_text(), "version": __version__}
 
-    def _on_stage_start(self, trainer: Trainer) -> None:
-        text = self.write()
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_text("operative_config", "    " + text.replace("\n", "\n    "))
-                logger.log_hyperparams(_flat_bindings())
-
-
-def _flat_bindings() -> dict[str, Any]:
-    """``{"scope/Name.param": value}``, macros resolved, for TensorBoard's hparams."""
-    flat = {}
-    for (scope, selector), params in gin.config._OPERATIVE_CONFIG.items():
-        configurable = gin.config._REGISTRY[selector]
-        if configurable.wrapped is gin.config.macro:
-            continue  # the bindings that use a macro show its value
-        prefix = f"{scope}/{configurable.name}" if scope else configurable.name
-        for param, value in params.items():
-            value = config.resolve_macro(value)
-            flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
-    return flat
+    def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.write()
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -186,6 +179,17 @@ class LastCheckpoint(ModelCheckpoint):
     def state_key(self) -> str:
         # One of a kind per trainer; a constant also spares formatting ModelCheckpoint's key at every hook.
         return type(self).__qualname__
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Writes the final state unless the latest epoch end or validation already did.
+
+        A step-based run ends at ``max_steps``, which may fall between two
+        validations; ``last.ckpt`` (and ``load_system``) must still hold the end.
+        (ModelCheckpoint's own skip test and save, Lightning 2.6.)
+        """
+        super().on_train_end(trainer, pl_module)
+        if not self._should_skip_saving_checkpoint(trainer):
+            self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class NonFiniteLossCheck(Callback):

@@ -463,7 +463,8 @@ def operative_config(header: str = "") -> str:
     text = gin.operative_config_str()
     # gin writes the imports it parsed first, then a blank line; they join the modules added here in one
     # block, so that the config and the rerun of it (which parsed them all) come out the same.
-    gin_imports = re.match(r"(?:import \S+\n)*\n*", text)[0]
+    # (gin writes `import a.b as a2` where top-level names repeat; `import a.b` reads the same.)
+    gin_imports = re.match(r"(?:import \S+(?: as \S+)?\n)*\n*", text)[0]
     modules = set(re.findall(r"^import (\S+)", gin_imports, re.M))
     for _, selector in gin.config._OPERATIVE_CONFIG:
         module = getattr(gin.config._REGISTRY[selector].wrapped, "__module__", None) or ""
