@@ -170,10 +170,17 @@ def test_a_diverging_lightning_module_of_the_users_fails_with_the_step(tmp_path)
     assert record["status"] == "failed"
     assert re.search(r"'train_loss' became (nan|inf) by step \d+ \(epoch \d\)", record["error"]), record["error"]
     assert "training diverged" in result.stderr
-    # Without the divergence the same module completes, so it is the loss that failed the run.
-    ok = ginlight_train("--gin_file=diverge.gin", *bindings(*SHORT, "diverge.Regressor.lr=1e-6",
-                                                                "Trainer.max_epochs=1"), cwd=tmp_path)
-    assert ok.returncode == 0, ok.stderr
+    # The failed run resumes; with the module edited so that its loss stays finite, it completes, and the
+    # resumption names the module whose code changed since the run started.
+    module = tmp_path / "diverge.py"
+    module.write_text(module.read_text().replace(
+        "        self.log(", "        loss = torch.nan_to_num(loss, nan=0.0, posinf=0.0)\n        self.log("))
+    resumed = ginlight_train(f"--resume={run}")
+    assert resumed.returncode == 0, resumed.stderr
+    record = read_record(run)
+    assert record["status"] == "completed" and record["error"] is None
+    assert [r["code_changed"] for r in record["resumptions"]] == [["diverge"]]
+    assert run_dirs(tmp_path / "runs") == [run]
 
 
 def test_print_config_from_the_repository_root_shows_every_parameter_with_its_origin():
