@@ -26,7 +26,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import checkpoint, config, distributed, pruning, rundir, source
+from ginlight import checkpoint, config, distributed, pruning, rundir, slurm, source, trackers
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, OperativeConfigWriter, PredictionWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.reproduce import weights_hash
@@ -137,6 +137,13 @@ def train(
         raise ConfigError(f"unknown stage '{stage}'; the stages are {', '.join(STAGES)}.")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"checkpoint '{ckpt_path}' not found.", hint="Check the --ckpt_path.")
+    if stage == "fit":  # a requeued SLURM job reruns its command: it continues the run it started
+        continued = slurm.run_to_continue(
+            (root_dir, _debug_root(root_dir)), run_dir,
+            name or (rundir.name_for(Path(gin_files[0])) if gin_files and ckpt_path is None else "*"),
+            argv if argv is not None else sys.argv)
+        if continued is not None:
+            return resume(continued, argv=argv)
     with contextlib.ExitStack() as stack:
         if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
             gin_files = [stack.enter_context(checkpoint.stored_config_file(ckpt_path)), *gin_files]
@@ -194,6 +201,7 @@ def _execute(
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
     config.load(gin_files, bindings, search_paths, projects)
+    trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
     seed = int(os.environ[SEED_ENV]) if inherited_dir else _choose_seed()
@@ -221,11 +229,13 @@ def _execute(
     with rundir.console_to_file(path / rundir.LOG):
         try:
             trainer = _build_trainer(experiment, path, stage)
+            feed = trackers.connect(trainer, path, gin_files, resuming=resuming)  # a store down fails here
         except ConfigError:
             if not resuming:
                 shutil.rmtree(path)
             raise
         writer = _record_config(experiment, trainer, path, seed)
+        trainer.callbacks.append(feed)  # after the writer: the loggers get the files it has just written
         record = rundir.RunRecord(path)
         if resuming:
             record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
@@ -234,6 +244,9 @@ def _execute(
             record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
                           **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
             _send_tags(trainer, tags, notes)
+        feed.started(record)  # each logger's run id, before training: a killed run is resumed to it
+        if slurm.job() is not None:  # its job id lets a requeued job find this run again
+            record.update(slurm=slurm.job())
         status, error = "failed", None
         try:
             with _environment({RUN_DIR_ENV: str(path.resolve()), SEED_ENV: str(seed)}):
@@ -257,6 +270,7 @@ def _execute(
             best = _best_checkpoint(trainer)
             record.finish(status, error, metrics=metrics, best_checkpoint=best,
                           weights_sha256=weights_hash(experiment.system.state_dict()))
+            feed.finish(record)
     return RunResult(path, status, metrics, best)
 
 
