@@ -838,7 +838,8 @@ def run_sweep(
 
     base_command = [sys.executable, "-m", "ginlight.cli.train",
                     *(f"--gin_file={f}" for f in gin_files), *(f"--gin_bindings={b}" for b in bindings),
-                    *(f"--gin_search_paths={p}" for p in search_paths), *(f"--project={p}" for p in projects)]
+                    *(f"--gin_search_paths={p}" for p in search_paths), *(f"--project={p}" for p in projects),
+                    f"--root_dir={root_dir}"]  # the root of the trials' local tracker stores (ginlight.trackers)
     report_to = {"storage": _with_installed_driver(url), "study": study_name, "objective": objective,
                  "pruner": pruner_spec}
     runner = _Sweep(opened, storage_of_study, space, budget, objective, direction, sweep_dir, base_command, workers,
