@@ -1,0 +1,282 @@
+"""SLURM: srun's tasks share one run, a requeued batch job continues its run, sweeps submit trials as jobs.
+
+A real one-node SLURM cluster runs on localhost for these tests (Debian's
+``slurm-wlm``, which ``.ci/run`` installs): munged, slurmctld and slurmd as root,
+configured from a temporary folder that ``SLURM_CONF`` names. The node has the
+machine's CPUs (two here), so the runs are tiny.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
+from outcomes import assert_same_outcome
+
+# The requeue delay of a job (pending, reason BeginTime) is AuthInfo's cred_expire, 120 s unless set.
+SLURM_CONF = """\
+ClusterName=ginlight-test
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={home}/munge.socket,cred_expire=10
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation={home}/state
+SlurmdSpoolDir={home}/spool
+SlurmctldPidFile={home}/slurmctld.pid
+SlurmdPidFile={home}/slurmd.pid
+SlurmctldLogFile={home}/slurmctld.log
+SlurmdLogFile={home}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+KillWait=2
+MinJobAge=600
+{node} NodeAddr=127.0.0.1 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+"""
+DAEMONS_S = 60
+JOB_S = 420
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until(condition, what: str, timeout: float) -> None:
+    """Polls ``condition`` (a state SLURM or a run reports) until it holds, failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.5)
+
+
+def job_fields(job_id: str) -> dict[str, str]:
+    """``scontrol show job``: JobState, Restarts, ExitCode..."""
+    result = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id], capture_output=True, text=True,
+                            check=True, timeout=60)
+    return dict(re.findall(r"(\w+)=(\S*)", result.stdout))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """munged, slurmctld and slurmd on localhost, ``SLURM_CONF`` set for the tests' commands; stopped after."""
+    for daemon in ("munged", "slurmctld", "slurmd"):
+        assert shutil.which(daemon), f"no {daemon}; install Debian's slurm-wlm (.ci/run does)"
+    assert os.geteuid() == 0, "the test cluster's daemons run as root"
+    home = Path(tempfile.mkdtemp(prefix="ginlight-slurm-"))
+    (home / "state").mkdir()
+    (home / "spool").mkdir()
+    subprocess.run(["mungekey", "--create", f"--keyfile={home / 'munge.key'}"], check=True, timeout=60)
+    # `slurmd -C` prints this machine's node line; the node is named localhost instead.
+    node = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True, timeout=60).stdout
+    node = re.sub(r"^NodeName=\S+", "NodeName=localhost", node.splitlines()[0])
+    conf = home / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(home=home, node=node, ctld_port=_free_port(), slurmd_port=_free_port()))
+    saved = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(conf)
+    try:
+        subprocess.run(["munged", "--force", f"--key-file={home / 'munge.key'}", f"--socket={home / 'munge.socket'}",
+                        f"--pid-file={home / 'munged.pid'}", f"--log-file={home / 'munged.log'}",
+                        f"--seed-file={home / 'munged.seed'}"], check=True, timeout=60)
+        subprocess.run(["slurmctld", "-i"], check=True, timeout=60)
+        subprocess.run(["slurmd", "-N", "localhost"], check=True, timeout=60)
+
+        def idle() -> bool:
+            state = subprocess.run(["sinfo", "-h", "-n", "localhost", "-o", "%T"], capture_output=True, text=True)
+            return state.stdout.strip() == "idle"
+
+        _wait_until(idle, "the SLURM node to be idle", DAEMONS_S)
+        yield home
+    finally:
+        subprocess.run(["scontrol", "shutdown"], capture_output=True, timeout=60)
+        for pid_file in ("slurmd.pid", "slurmctld.pid"):
+            _wait_until(lambda: not _alive(home / pid_file), f"{pid_file[:-4]} to stop", DAEMONS_S)
+        subprocess.run(["munged", "--stop", f"--socket={home / 'munge.socket'}"], capture_output=True, timeout=60)
+        if saved is None:
+            os.environ.pop("SLURM_CONF")
+        else:
+            os.environ["SLURM_CONF"] = saved
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+# ---- srun: one run across tasks ---------------------------------------------------------------
+
+TWO_TASKS = bindings("MAX_EPOCHS=1", "Trainer.strategy='ddp'", "Trainer.devices=2", *SHORT)
+
+
+def test_two_srun_tasks_make_one_run_the_same_as_lightnings_own_ddp(cluster, tmp_path):
+    args = [f"--gin_file={CONFIGS / 'classifier.gin'}", *TWO_TASKS]
+    root = tmp_path / "runs"  # both runs under one root, which run.json records
+    result = subprocess.run(["srun", "-N", "1", "--ntasks-per-node=2",
+                             *command("ginlight-train", *args, f"--root_dir={root}")],
+                            cwd=_fresh(tmp_path / "cwd"), capture_output=True, text=True, timeout=JOB_S)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("ginlight-train: completed; run directory:") == 1  # not once per task
+    (run_dir,) = run_dirs(root)
+    assert len(list(run_dir.parent.iterdir())) == 1
+    record = read_record(run_dir)
+    assert record["status"] == "completed" and record["seed"] == 0
+    slurm = record["slurm"]
+    assert (slurm["ntasks"], slurm["nodelist"], slurm["restart_count"]) == (2, "localhost", 0)
+    _wait_until(lambda: job_fields(slurm["job_id"])["JobState"] != "COMPLETING", "the job to end", JOB_S)
+    assert job_fields(slurm["job_id"])["JobState"] == "COMPLETED"
+    assert "SLURM auto-requeueing enabled" in (run_dir / "train.log").read_text()  # Lightning saw SLURM's tasks
+
+    # Lightning's own launcher, outside SLURM, makes the same run: files, checkpoints, config, record.
+    local = ginlight_train(*args, f"--root_dir={root}", timeout=JOB_S)
+    assert local.returncode == 0, local.stderr[-3000:]
+    (local_dir,) = set(run_dirs(root)) - {run_dir}
+    assert_same_outcome(local_dir, run_dir, ignore_record=["slurm"])
+
+
+def test_srun_n_is_refused_with_what_to_use_instead(cluster, tmp_path):
+    result = subprocess.run(["srun", "-n", "2", *command("ginlight-train", f"--gin_file={CONFIGS / 'classifier.gin'}",
+                                                         f"--root_dir={tmp_path / 'runs'}", *TWO_TASKS)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=JOB_S)
+    assert result.returncode != 0
+    assert "Use `--ntasks-per-node=2` instead" in result.stderr and "srun --ntasks-per-node=N" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+# ---- sbatch: a requeued job continues its run ------------------------------------------------
+
+# The wrapped model, except in a job's first start (no SLURM_RESTART_COUNT), where it blocks in the
+# training step HOLD_AT_STEP while the HOLD_MARKER file exists: the test knows where the run is.
+HOLD_MODULE = '''
+import os, time
+from pathlib import Path
+
+import gin
+import torch
+
+
+@gin.configurable
+class Hold(torch.nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.steps = 0
+
+    def forward(self, x):
+        if self.training:
+            self.steps += 1
+            if str(self.steps) == os.environ.get("HOLD_AT_STEP") and "SLURM_RESTART_COUNT" not in os.environ:
+                marker = Path(os.environ["HOLD_MARKER"])
+                marker.touch()
+                while marker.exists():
+                    time.sleep(0.02)
+        return self.module(x)
+'''
+BATCHES_PER_EPOCH = 3  # Trainer.limit_train_batches in SHORT
+EPOCHS = 3
+# Every step logged: a step metric is then the last step's in both runs (Lightning keeps the value of the
+# last logged step, which for a run resumed past it would be another step's).
+SETTINGS = bindings(*SHORT, f"MAX_EPOCHS={EPOCHS}", "ModelCheckpoint.monitor = None", "Trainer.log_every_n_steps = 1",
+                    "System.model = @holdmod.Hold()", "holdmod.Hold.module = @ginlight.models.ConvNet()")
+
+
+def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(cluster, tmp_path):
+    project = _fresh(tmp_path / "project")
+    (project / "holdmod.py").write_text(HOLD_MODULE)
+    cwd = _fresh(tmp_path / "cwd")
+    args = [f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}", *SETTINGS]
+    one_thread = {"OMP_NUM_THREADS": "1"}  # the same sums in and out of the job
+    uninterrupted = ginlight_train(*args, f"--root_dir={tmp_path / 'uninterrupted'}", cwd=cwd, env=one_thread,
+                                   timeout=JOB_S)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    (reference,) = run_dirs(tmp_path / "uninterrupted")
+
+    # The script a user writes: it names no run directory, and is the same at every start.
+    script = tmp_path / "train.sbatch"
+    train = command("ginlight-train", *args, f"--root_dir={tmp_path / 'runs'}")
+    script.write_text(f"#!/bin/bash\n#SBATCH --requeue\n{shlex.join(train)}\n")
+    marker = tmp_path / "held"
+    job_id = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path / 'job.log'}", str(script)], cwd=cwd,
+                            env={**os.environ, **one_thread, "HOLD_AT_STEP": str(BATCHES_PER_EPOCH + 1),
+                                 "HOLD_MARKER": str(marker)},
+                            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    # Held at the second epoch's first step, after the first epoch's checkpoint.
+    _wait_until(lambda: marker.exists() or job_fields(job_id)["JobState"] not in ("PENDING", "RUNNING"),
+                "the job's held training step", JOB_S)
+    assert marker.exists(), (tmp_path / "job.log").read_text()[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    assert read_record(run_dir)["slurm"]["restart_count"] == 0
+
+    subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=60)  # as a preemption does
+    _wait_until(lambda: job_fields(job_id)["JobState"] in ("COMPLETED", "FAILED", "CANCELLED"),
+                "the requeued job to end", JOB_S)
+    fields = job_fields(job_id)
+    log = (tmp_path / "job.log").read_text()
+    assert (fields["JobState"], fields["Restarts"], fields["ExitCode"]) == ("COMPLETED", "1", "0:0"), log[-3000:]
+
+    assert run_dirs(tmp_path / "runs") == [run_dir]  # continued in place, no second directory
+    record = read_record(run_dir)
+    assert record["status"] == "completed" and record["error"] is None
+    assert record["slurm"]["job_id"] == job_id and record["slurm"]["restart_count"] == 1
+    assert [r["from_checkpoint"] for r in record["resumptions"]] == [str(run_dir / "checkpoints" / "last.ckpt")]
+    # Files, every checkpoint tensor by tensor (weights, optimizer, loops, random states), config, record.
+    assert_same_outcome(reference, run_dir, ignore_record=["resumptions", "slurm"])
+
+
+# ---- sweeps as SLURM jobs ---------------------------------------------------------------------
+
+
+def test_a_grid_sweep_runs_its_trials_as_slurm_jobs_and_continues(cluster, tmp_path):
+    sweep = command("ginlight-sweep", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
+                    *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=2", "Trainer.limit_val_batches=1",
+                              "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False"),
+                    "--sweep=torch.optim.AdamW.lr=[1e-3, 3e-3]", "--sweep=BATCH_SIZE=[8, 16]",
+                    "--launcher=slurm", "--slurm_partition=debug", "--slurm_time=10", "--slurm_cpus_per_trial=1",
+                    "--workers=2")
+    result = subprocess.run(sweep, cwd=_fresh(tmp_path / "cwd"), capture_output=True, text=True, timeout=2 * JOB_S)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "4 of 4 trials completed, 0 failed" in result.stdout
+    assert result.stdout.count("/4] trial-") == 4
+    (folder,) = (tmp_path / "runs" / "classifier").glob("sweep-*")
+    rows = (folder / "sweep.csv").read_text().splitlines()
+    assert len(rows) == 5 and all(",completed," in row for row in rows[1:])
+    for number in range(4):
+        trial = folder / f"trial-{number:03d}"
+        record = read_record(trial)
+        assert record["status"] == "completed"
+        assert job_fields(record["slurm"]["job_id"])["JobName"] == trial.name  # each trial its own job
+    assert (folder / "summary.md").is_file() and (folder / "best_config.gin").is_file()
+
+    again = subprocess.run(sweep, cwd=tmp_path / "cwd", capture_output=True, text=True, timeout=JOB_S)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "4 finished already" in again.stdout and "4 of 4 trials completed" in again.stdout
+    assert sorted(p.name for p in folder.glob("trial-*")) == [f"trial-{n:03d}" for n in range(4)]
