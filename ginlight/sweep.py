@@ -447,7 +447,8 @@ class _Sweep:
 
     def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage, space: Sequence[Parameter],
                  budget: int, objective: str, direction: str, sweep_dir: Path, base_command: list[str], workers: int,
-                 write_results: Callable[[list[TrialRow]], None], report_to: dict[str, Any]):
+                 write_results: Callable[[list[TrialRow]], None], report_to: dict[str, Any],
+                 start: Callable[[list[str], Path, dict[str, str]], Any]):
         self.study = study
         self.storage = storage
         self.study_id = storage.get_study_id_from_name(study.study_name)
@@ -460,6 +461,7 @@ class _Sweep:
         self.base_command = base_command
         self.workers = workers
         self.write_results = write_results
+        self.start = start  # a trial's process, or what waits and stops like one (a SLURM job)
         self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
         self.silent_since: dict[int, float] = {}  # RUNNING trials not yet marked started, since when seen
         # Trials share the cores: each gets its share of threads unless the user chose.
@@ -663,19 +665,16 @@ class _Sweep:
         log = self.sweep_dir / TRIAL_LOGS / f"{run_dir.name}.log"
         env = {**self.env, pruning.TRIAL_ENV: json.dumps({**self.report_to, "number": number})}
         start = time.monotonic()
-        with open(log, "w") as output:
+        with self.lock:
+            if self.stop.is_set():
+                return _Outcome("interrupted", {}, None, 0.0, None)
+            process = self.start(command, log, env)
+            self.children.add(process)
+        try:
+            code = process.wait()
+        finally:
             with self.lock:
-                if self.stop.is_set():
-                    return _Outcome("interrupted", {}, None, 0.0, None)
-                # A session of its own: a terminal's Ctrl-C reaches the sweep, which stops trials in order.
-                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env,
-                                           start_new_session=True)
-                self.children.add(process)
-            try:
-                code = process.wait()
-            finally:
-                with self.lock:
-                    self.children.discard(process)
+                self.children.discard(process)
         record = _read_json(run_dir / rundir.RECORD)
         operative = run_dir / rundir.OPERATIVE_CONFIG
         if code == 0 and record.get("status") == "completed":
@@ -710,6 +709,15 @@ class _Sweep:
             line += f": {(row.error or '').splitlines()[0]} (log: {self.sweep_dir / TRIAL_LOGS / row.name}.log)"
         self.say(line)
         self.write_results(rows)
+
+
+def _start_process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A trial's ``ginlight-train`` process on this machine, its console output in ``log``.
+
+    In a session of its own: a terminal's Ctrl-C reaches the sweep, which stops trials in order.
+    """
+    with open(log, "w") as output:
+        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def _takes_a_slot(trial: optuna.trial.FrozenTrial) -> bool:
@@ -779,6 +787,7 @@ def run_sweep(
     name: str | None = None,
     pruner: str = "none",
     retry_failed: bool = False,
+    launcher: Any = None,
     argv: Sequence[str] | None = None,
 ) -> SweepResult:
     """Runs (or continues) the sweep of ``space`` over the config of ``gin_files`` and ``bindings``.
@@ -790,9 +799,11 @@ def run_sweep(
     others sharing ``storage``. ``pruner`` (a :data:`ginlight.pruning.PRUNERS`
     name) stops trials whose objective falls behind at a validation;
     ``retry_failed`` reruns the failed trials of a continued sweep, each under a new
-    number. Raises :class:`ConfigError` for a wrong definition, before any trial
-    runs; ``KeyboardInterrupt`` after stopping the running trials, which rerun when
-    the sweep continues.
+    number. ``launcher`` (a :class:`ginlight.slurm.SlurmLauncher`) runs each trial as
+    a job elsewhere instead of as a process here, ``workers`` at a time. Raises
+    :class:`ConfigError` for a wrong definition, before any trial runs;
+    ``KeyboardInterrupt`` after stopping the running trials, which rerun when the
+    sweep continues.
     """
     objective, direction, budget = _check_arguments(space, mode, trials, objective, direction, workers)
     name = name or (Path(gin_files[0]).stem if gin_files else "sweep")
@@ -843,7 +854,7 @@ def run_sweep(
     report_to = {"storage": _with_installed_driver(url), "study": study_name, "objective": objective,
                  "pruner": pruner_spec}
     runner = _Sweep(opened, storage_of_study, space, budget, objective, direction, sweep_dir, base_command, workers,
-                    write_results, report_to)
+                    write_results, report_to, _start_process if launcher is None else launcher.start)
     with rundir.console_to_file(sweep_dir / LOG):
         census = runner.census()
         finished = sum(row.status in _FINISHED for row in census.rows)

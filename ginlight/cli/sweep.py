@@ -30,7 +30,14 @@ flags.DEFINE_enum("pruner", "none", ["none", "median", "halving", "hyperband"],
                   "Stop trials whose objective falls behind at a validation: Optuna's MedianPruner, "
                   "SuccessiveHalvingPruner or HyperbandPruner, with the config's bindings of it as settings.")
 flags.DEFINE_boolean("retry_failed", False, "Continuing a sweep, rerun its failed trials, each under a new number.")
-flags.DEFINE_integer("workers", 1, "Trials run at once on this machine.", lower_bound=1)
+flags.DEFINE_integer("workers", 1, "Trials run at once: processes on this machine, or with --launcher=slurm "
+                     "SLURM jobs queued or running at once.", lower_bound=1)
+flags.DEFINE_enum("launcher", "local", ["local", "slurm"],
+                  "local: each trial is a process here; slurm: each trial is an sbatch job (see docs/clusters.md).")
+flags.DEFINE_string("slurm_partition", None, "--launcher=slurm: the partition of the trials' jobs.")
+flags.DEFINE_string("slurm_time", None, "--launcher=slurm: each trial job's time limit (sbatch --time, e.g. 2:00:00).")
+flags.DEFINE_integer("slurm_cpus_per_trial", 1, "--launcher=slurm: CPUs of each trial job.", lower_bound=1)
+flags.DEFINE_integer("slurm_gpus_per_trial", 0, "--launcher=slurm: GPUs of each trial job.", lower_bound=0)
 flags.DEFINE_string("storage", None, "The study's database URL, e.g. postgresql://user:pw@host/db, shared by "
                     "workers on several machines (default: an SQLite file in the sweep directory).")
 flags.DEFINE_string("study", None, "The study's name (default: <name>-<hash of the sweep's definition>).")
@@ -56,13 +63,19 @@ def main(argv: Sequence[str]) -> int:
         from ginlight import sweep
 
         space = sweep.load_search_space(FLAGS.sweep, FLAGS.sweep_file)
+        launcher = None
+        if FLAGS.launcher == "slurm":
+            from ginlight.slurm import SlurmLauncher  # imports Lightning: kept out of --help
+
+            launcher = SlurmLauncher(FLAGS.slurm_partition, FLAGS.slurm_time, FLAGS.slurm_cpus_per_trial,
+                                     FLAGS.slurm_gpus_per_trial)
         result = sweep.run_sweep(
             FLAGS.gin_file, FLAGS.gin_bindings, space,
             mode=FLAGS.mode, trials=FLAGS.trials, objective=FLAGS.objective, direction=FLAGS.direction,
             workers=FLAGS.workers, storage=FLAGS.storage, study=FLAGS.study,
             search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
             root_dir=FLAGS.root_dir, name=FLAGS.name, pruner=FLAGS.pruner, retry_failed=FLAGS.retry_failed,
-            argv=sys.argv,
+            launcher=launcher, argv=sys.argv,
         )
     except KeyboardInterrupt:
         print(f"{COMMAND}: interrupted; run the same command again to continue the sweep.", file=sys.stderr)
