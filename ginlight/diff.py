@@ -22,41 +22,13 @@ from typing import Any, NamedTuple
 
 from gin import config_parser
 
-from ginlight import rundir, source
+from ginlight import gin_text, rundir, source
+from ginlight.gin_text import Macro
 from ginlight.errors import ConfigError
 
 __all__ = ["Config", "Difference", "read_config", "diff", "to_text", "to_json"]
 
 MACROS = "Macros"
-
-
-@dataclass(frozen=True)
-class Reference:
-    """``@name`` or ``@name()`` as written in a gin file."""
-
-    name: str
-    evaluate: bool
-
-    def __repr__(self) -> str:
-        return f"@{self.name}()" if self.evaluate else f"@{self.name}"
-
-
-@dataclass(frozen=True)
-class Macro:
-    """``%NAME`` as written in a gin file."""
-
-    name: str
-
-    def __repr__(self) -> str:
-        return f"%{self.name}"
-
-
-class _Delegate(config_parser.ParserDelegate):
-    def configurable_reference(self, scoped_configurable_name: str, evaluate: bool) -> Reference:
-        return Reference(scoped_configurable_name, evaluate)
-
-    def macro(self, macro_name: str) -> Macro:
-        return Macro(macro_name)
 
 
 @dataclass
@@ -164,7 +136,7 @@ def _pieces(text: str) -> list[_Piece]:
     try:
         return [_parse_piece(piece) for piece in _PIECE_START.split(text)]
     except (SyntaxError, ValueError, tokenize.TokenError, _Include):
-        return [_Piece(tuple(config_parser.ConfigParser(text, _Delegate())), None)]
+        return [_Piece(tuple(config_parser.ConfigParser(text, gin_text.KeepAsText())), None)]
 
 
 class _Include(Exception):
@@ -174,7 +146,7 @@ class _Include(Exception):
 @functools.cache
 def _parse_piece(text: str) -> _Piece:
     """One piece of a gin file, parsed (shared between callers: never modify it)."""
-    statements = tuple(config_parser.ConfigParser(text, _Delegate()))
+    statements = tuple(config_parser.ConfigParser(text, gin_text.KeepAsText()))
     if any(isinstance(statement, config_parser.IncludeStatement) for statement in statements):
         raise _Include
     if all(isinstance(statement, config_parser.BindingStatement) for statement in statements):

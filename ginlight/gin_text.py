@@ -18,7 +18,7 @@ from gin import config_parser
 
 from ginlight.errors import ConfigError
 
-__all__ = ["Reference", "Macro", "Statement", "include_folders", "read", "resolve", "references_in", "BINDINGS"]
+__all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "resolve", "references_in", "BINDINGS"]
 
 #: The origin of a statement given with ``--gin_bindings``.
 BINDINGS = "--gin_bindings"
@@ -45,7 +45,9 @@ class Macro:
         return f"%{self.name}"
 
 
-class _KeepAsText(config_parser.ParserDelegate):
+class KeepAsText(config_parser.ParserDelegate):
+    """Has gin's parser keep references and macros as written (:class:`Reference`, :class:`Macro`)."""
+
     def configurable_reference(self, scoped_configurable_name: str, evaluate: bool) -> Reference:
         return Reference(scoped_configurable_name, evaluate)
 
@@ -124,7 +126,7 @@ def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
         statements += _read_file(path, search_paths, files, [])
     for binding in bindings:
         try:
-            parsed = list(config_parser.ConfigParser(binding, _KeepAsText()))
+            parsed = list(config_parser.ConfigParser(binding, KeepAsText()))
         except (SyntaxError, tokenize.TokenError) as exc:
             raise ConfigError(f"cannot read the binding `{binding}`: {_reason(exc).rstrip('.')}.", location=BINDINGS,
                               hint="Write it as `configurable.parameter = value`, e.g. "
@@ -140,7 +142,7 @@ def _read_file(path: Path, search_paths: Sequence[str | os.PathLike], files: lis
                           location=str(including[-1]))
     try:
         with open(path) as handle:
-            parsed = list(config_parser.ConfigParser(handle, _KeepAsText()))
+            parsed = list(config_parser.ConfigParser(handle, KeepAsText()))
     except (SyntaxError, tokenize.TokenError) as exc:
         raise ConfigError(f"gin syntax error: {_reason(exc)}", location=f"{path}:{_line(exc)}",
                           hint="Check the statement's syntax (`configurable.parameter = value`), "

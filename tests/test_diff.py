@@ -24,7 +24,9 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _changes(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.startswith(("  +", "  -", "  ~"))]
+    """The binding and import changes: the lines before the runs' Code and Versions sections."""
+    bindings = text.split("\nCode\n", 1)[0]
+    return [line.strip() for line in bindings.splitlines() if line.startswith(("  +", "  -", "  ~"))]
 
 
 def test_diff_of_two_runs_shows_the_changed_binding_and_the_metrics_side_by_side(two_runs):
