@@ -13,6 +13,9 @@ whose heartbeat is older than :data:`GRACE_S` belonged to a worker that died; th
 next worker to look fails it and ``RetryHeartbeatStaleTrialCallback`` enqueues a
 copy with the same parameters, which the next free worker runs. A trial the sweep
 stops itself (Ctrl-C, SIGTERM) is re-enqueued the same way at once.
+
+With a pruner, each trial's process reports its objective to its Optuna trial at
+every validation and stops when pruned (:mod:`ginlight.pruning`).
 """
 
 from __future__ import annotations
@@ -261,7 +264,7 @@ class SweepResult:
 _STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
            TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 _FINISHED = ("completed", "pruned", "failed")
-#: The user attribute of a trial the sweep did not run: a surplus one, or a second rerun of one trial.
+#: The user attribute of a trial the sweep did not run (:meth:`_Sweep._skip` says why): it is left out of the results.
 _SKIPPED = "skipped"
 #: The user attribute a worker sets, to its trial's number, once the trial's heartbeat is recorded.
 _STARTED = "started_as"
