@@ -255,28 +255,71 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
 # ---- sweeps as SLURM jobs ---------------------------------------------------------------------
 
 
-def test_a_grid_sweep_runs_its_trials_as_slurm_jobs_and_continues(cluster, tmp_path):
+# The wrapped model, except in the trial HOLD_TRIAL's first start, where it blocks in its first training
+# step while the HOLD_MARKER file exists.
+PROBE_MODULE = '''
+import os, time
+from pathlib import Path
+
+import gin
+import torch
+
+
+@gin.configurable
+class Probe(torch.nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        trial = Path(os.environ.get("GINLIGHT_RUN_DIR", "")).name  # set once the run directory is
+        if self.training and trial == os.environ.get("HOLD_TRIAL") and "SLURM_RESTART_COUNT" not in os.environ:
+            marker = Path(os.environ["HOLD_MARKER"])
+            marker.touch()
+            while marker.exists():
+                time.sleep(0.02)
+        return self.module(x)
+'''
+
+
+def test_a_grid_sweep_runs_its_trials_as_slurm_jobs_a_requeued_one_resumes_and_it_continues(cluster, tmp_path):
+    project = _fresh(tmp_path / "project")
+    (project / "probe.py").write_text(PROBE_MODULE)
     sweep = command("ginlight-sweep", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
+                    f"--project={project}",
                     *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=2", "Trainer.limit_val_batches=1",
-                              "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False"),
+                              "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False",
+                              "System.model = @probe.Probe()", "probe.Probe.module = @ginlight.models.ConvNet()"),
                     "--sweep=torch.optim.AdamW.lr=[1e-3, 3e-3]", "--sweep=BATCH_SIZE=[8, 16]",
                     "--launcher=slurm", "--slurm_partition=debug", "--slurm_time=10", "--slurm_cpus_per_trial=1",
                     "--workers=2")
-    result = subprocess.run(sweep, cwd=_fresh(tmp_path / "cwd"), capture_output=True, text=True, timeout=2 * JOB_S)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "4 of 4 trials completed, 0 failed" in result.stdout
-    assert result.stdout.count("/4] trial-") == 4
+    marker, cwd = tmp_path / "held", _fresh(tmp_path / "cwd")
+    running = subprocess.Popen(sweep, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HOLD_TRIAL": "trial-001", "HOLD_MARKER": str(marker)})
+    _wait_until(lambda: marker.exists() or running.poll() is not None, "trial-001's first training step", JOB_S)
+    assert running.poll() is None, running.communicate()
     (folder,) = (tmp_path / "runs" / "classifier").glob("sweep-*")
+    held_job = read_record(folder / "trial-001")["slurm"]["job_id"]
+    subprocess.run(["scontrol", "requeue", held_job], check=True, timeout=60)  # as a preemption does
+    stdout, stderr = running.communicate(timeout=2 * JOB_S)
+    assert running.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert "4 of 4 trials completed, 0 failed" in stdout
+    assert stdout.count("/4] trial-") == 4
+
     rows = (folder / "sweep.csv").read_text().splitlines()
     assert len(rows) == 5 and all(",completed," in row for row in rows[1:])
+    assert sorted(p.name for p in folder.glob("trial-*")) == [f"trial-{n:03d}" for n in range(4)]  # none rerun
     for number in range(4):
         trial = folder / f"trial-{number:03d}"
         record = read_record(trial)
         assert record["status"] == "completed"
         assert job_fields(record["slurm"]["job_id"])["JobName"] == trial.name  # each trial its own job
+    requeued = read_record(folder / "trial-001")
+    assert requeued["slurm"]["restart_count"] == 1 and job_fields(held_job)["Restarts"] == "1"
+    assert [r["from_checkpoint"] for r in requeued["resumptions"]] == [None]  # held before its first checkpoint
     assert (folder / "summary.md").is_file() and (folder / "best_config.gin").is_file()
 
-    again = subprocess.run(sweep, cwd=tmp_path / "cwd", capture_output=True, text=True, timeout=JOB_S)
+    again = subprocess.run(sweep, cwd=cwd, capture_output=True, text=True, timeout=JOB_S)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "4 finished already" in again.stdout and "4 of 4 trials completed" in again.stdout
     assert sorted(p.name for p in folder.glob("trial-*")) == [f"trial-{n:03d}" for n in range(4)]
