@@ -215,3 +215,13 @@ def test_print_config_shows_the_defaults_of_an_object_named_by_path(tmp_path):
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
     assert "transformers.BertConfig.hidden_size = 32 # print.gin:4" in lines
     assert "transformers.BertConfig.num_hidden_layers = 12 # default" in lines
+
+
+def test_parse_time_benchmark_prints_its_table():
+    """docs/performance.md: `python -m benchmarks.parse_time` (speed itself is not asserted here)."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.parse_time", "--repeats=1"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row.split(" | ")[0].lstrip("| "): row for row in result.stdout.splitlines() if row.startswith("| ")}
+    assert rows["stack only (configs/classifier.gin)"].endswith("| none |")
+    assert rows["classifier.gin + einops, transformers, Lightning demos by path"].endswith("| einops |")
