@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 
 import pytest
-from conftest import CONFIGS, REPO, bindings, ginlight_train, read_record, run_dirs
+import torch
+from conftest import CONFIGS, bindings, command, ginlight_train, read_record, run_dirs
+from outcomes import assert_same_outcome
+
+import ginlight
+from ginlight.data import digits
 
 TWO_RANKS = bindings(
     "MAX_EPOCHS=1", "Trainer.devices=2", "Trainer.limit_train_batches=3", "Trainer.limit_val_batches=2",
@@ -25,11 +29,11 @@ def only_run(root):
 def ddp_run(tmp_path_factory):
     """Lightning's own launcher: rank 0 reruns the command for rank 1."""
     root = tmp_path_factory.mktemp("ddp")
-    result = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={root}",
-                            "--gin_bindings=Trainer.strategy='ddp'", *TWO_RANKS)
+    result = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={root / 'runs'}",
+                            "--gin_bindings=Trainer.strategy='ddp'", *TWO_RANKS, cwd=root)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ginlight-train: completed; run directory:") == 1  # not once per rank
-    return only_run(root)
+    return only_run(root / "runs")
 
 
 def test_ddp_ranks_share_one_run_directory_and_seed(ddp_run):
@@ -41,34 +45,44 @@ def test_ddp_ranks_share_one_run_directory_and_seed(ddp_run):
 
 
 def test_ddp_epoch_metrics_are_reduced_across_ranks(ddp_run):
-    """Each rank saw half of the val batches; the logged accuracy counts both halves."""
+    """Each rank validated 2 batches of 32, rank 0 the even samples of the first 128, rank 1 the odd ones:
+    the logged values are those of all 128 samples, with the weights that validated them (the last epoch's)."""
     log = (ddp_run / "train.log").read_text()
     assert "distributed_backend=gloo" in log
     assert "All distributed processes registered. Starting with 2 processes" in log
+    system = ginlight.load_system(ddp_run / "checkpoints" / "last.ckpt").eval()
+    images, labels = digits(split="val").tensors
+    with torch.no_grad():
+        logits = system.model(images[:128])
+
+    def values(samples: slice) -> dict[str, float]:
+        return {"val/loss": torch.nn.functional.cross_entropy(logits[samples], labels[:128][samples]).item(),
+                "val/accuracy": (logits[samples].argmax(1) == labels[:128][samples]).float().mean().item()}
+
+    both, rank_zero = values(slice(None)), values(slice(0, None, 2))
+    assert both["val/loss"] != rank_zero["val/loss"]  # so that an unreduced value would show
     metrics = read_record(ddp_run)["metrics"]
-    # 2 val batches of 32 per rank: an accuracy over all 128 samples is a multiple of 1/128,
-    # one over a single rank's 64 samples need not be.
-    assert (metrics["val/accuracy"] * 128) == pytest.approx(round(metrics["val/accuracy"] * 128), abs=1e-3)
+    assert metrics["val/accuracy"] == pytest.approx(both["val/accuracy"], abs=1e-6)
+    assert metrics["val/loss"] == pytest.approx(both["val/loss"], rel=1e-5)
 
 
-def test_ddp_rerun_gives_the_same_result(ddp_run, tmp_path):
+def test_ddp_rerun_is_the_same_run(ddp_run, tmp_path):
     result = ginlight_train(f"--gin_file={ddp_run / 'operative_config.gin'}", f"--root_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
-    assert read_record(only_run(tmp_path))["metrics"] == read_record(ddp_run)["metrics"]
+    assert_same_outcome(ddp_run, only_run(tmp_path))
 
 
-def test_torchrun_ranks_agree_on_one_run_directory(ddp_run, tmp_path):
-    """As on a cluster: the launcher starts both ranks, each runs the whole command."""
+def test_torchrun_ranks_agree_on_one_run_directory_and_make_the_same_run(ddp_run, tmp_path):
+    """As on a cluster: the launcher starts both ranks, each runs the whole command (from the directory the
+    Lightning-launched run came from, which both runs record)."""
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "ginlight.cli.train",
-         f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}", "--gin_bindings=Trainer.strategy='ddp'",
-         *TWO_RANKS],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        command("torchrun", "--nproc_per_node=2", "--no-python", *command(
+            "ginlight-train", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
+            "--gin_bindings=Trainer.strategy='ddp'", *TWO_RANKS)),
+        cwd=read_record(ddp_run)["cwd"], capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    record = read_record(only_run(tmp_path))
-    assert record["status"] == "completed"
-    assert record["metrics"] == read_record(ddp_run)["metrics"]
+    assert_same_outcome(ddp_run, only_run(tmp_path / "runs"))
 
 
 def test_ddp_spawn_ranks_see_the_gin_bindings(tmp_path):
@@ -128,10 +142,10 @@ def test_spawned_dataloader_workers_follow_the_gin_bindings(tmp_path):
 
 
 def test_eight_launches_at_once_get_eight_complete_run_directories(tmp_path):
-    args = [sys.executable, "-m", "ginlight.cli.train", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--root_dir={tmp_path}", *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=1",
-                                                "Trainer.limit_val_batches=1", "Trainer.enable_progress_bar=False")]
-    processes = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = command("ginlight-train", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}",
+                   *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=1", "Trainer.limit_val_batches=1",
+                             "Trainer.enable_progress_bar=False"))
+    processes = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for _ in range(8)]
     errors = [p.communicate(timeout=600)[1] for p in processes]
     assert [p.returncode for p in processes] == [0] * 8, errors

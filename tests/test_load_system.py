@@ -36,14 +36,19 @@ tinynets.TinyNet.hidden = 24
 """
 
 
+# The best checkpoint by a value known in advance: the first epoch's, so that it is not last.ckpt.
+BEST_IS_FIRST = ["ModelCheckpoint.monitor = 'epoch'", "ModelCheckpoint.mode = 'min'"]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
-    """A 1-epoch classifier run whose model comes from the user's own module; (project folder, run dir)."""
+    """A 2-epoch classifier run whose model comes from the user's own module; (project folder, run dir)."""
     project = tmp_path_factory.mktemp("project")
     (project / "tinynets.py").write_text(USER_MODULE)
     (project / "tiny.gin").write_text(USER_CONFIG)
-    result = ginlight.train([CONFIGS / "classifier.gin", project / "tiny.gin"], [*SHORT, "MAX_EPOCHS=1"],
-                            projects=[str(project)], root_dir=tmp_path_factory.mktemp("runs"))
+    result = ginlight.train([CONFIGS / "classifier.gin", project / "tiny.gin"],
+                            [*SHORT, "MAX_EPOCHS=2", *BEST_IS_FIRST], projects=[str(project)],
+                            root_dir=tmp_path_factory.mktemp("runs"))
     return project, result.run_dir.resolve()
 
 
@@ -70,6 +75,8 @@ def test_load_system_rebuilds_the_system_with_its_weights_in_a_fresh_process(tra
 def test_load_system_of_a_run_directory_takes_its_best_checkpoint(trained):
     _, run_dir = trained
     best = run_dir / "checkpoints" / Path(read_record(run_dir)["best_checkpoint"]).name
+    assert torch.load(best, weights_only=True)["epoch"] == 0
+    assert _state_hash(best) != _state_hash(run_dir / "checkpoints" / "last.ckpt")  # two different models
     system = ginlight.load_system(run_dir)
     assert weights_hash(system.state_dict()) == _state_hash(best)
     assert system(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
