@@ -12,10 +12,14 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 from conftest import run_dirs
 from optuna.trial import TrialState
-from test_sweep import (CLASSIFIER, module_command, postgres_url, probe_flags, probe_project, read_csv,  # noqa: F401
+from ginlight import config, pruning
+from ginlight.errors import ConfigError
+from ginlight.sweep import load_search_space, run_sweep
+from test_sweep import (CLASSIFIER, TINY, module_command, postgres_url, probe_flags, probe_project, read_csv,  # noqa: F401
                         record, run, sweep_dir, wait_for)
 
 EPOCHS = 3
@@ -73,6 +77,21 @@ def longer(*flags: str) -> list[str]:
 
 
 # ---- pruning ----------------------------------------------------------------------------------
+
+
+def test_each_pruner_takes_its_settings_from_the_config_and_wrong_ones_fail_before_any_trial(tmp_path):
+    config.parse([CLASSIFIER], ["optuna.pruners.SuccessiveHalvingPruner.reduction_factor = 3"])
+    assert pruning.pruner_spec("halving") == {"class": "SuccessiveHalvingPruner", "settings": {"reduction_factor": 3}}
+    for name, pruner in pruning.PRUNERS.items():
+        assert type(pruning.make_pruner(pruning.pruner_spec(name))) is getattr(optuna.pruners, pruner)
+
+    space = load_search_space(["BATCH_SIZE = [8, 16]"])
+    with pytest.raises(ConfigError, match="the bindings of optuna.pruners.MedianPruner cannot make a pruner"):
+        run_sweep([CLASSIFIER], [*TINY, "optuna.pruners.MedianPruner.n_startup_trials = -1"], space,
+                  pruner="median", root_dir=tmp_path)
+    with pytest.raises(ConfigError, match="unknown pruner 'mean'; the pruners are none, median, halving"):
+        run_sweep([CLASSIFIER], TINY, space, pruner="mean", root_dir=tmp_path)
+    assert not (tmp_path / "classifier").exists()
 
 
 def test_the_median_pruner_stops_the_trials_that_fall_behind(tmp_path):
