@@ -328,7 +328,8 @@ class _Kind:
         """Points the logger, not yet started, at the run ``recorded`` describes."""
 
     def start(self, logger: Logger) -> None:
-        logger.experiment  # noqa: B018 - Lightning's loggers start their run on first use
+        if isinstance(getattr(type(logger), "experiment", None), property):
+            logger.experiment  # noqa: B018 - Lightning's loggers start their run on first use
 
     def describe(self, logger: Logger) -> dict[str, Any]:
         """The logger's run, for ``run.json``: ``run_id`` and whatever else finds it again."""
