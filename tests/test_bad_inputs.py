@@ -79,11 +79,11 @@ CASES = [
          says=["'Trainer.max_epochs' is bound to the string 'three'"], line=NEXT + 1),
     Case("string where a boolean belongs", "Trainer.enable_checkpointing = 'yes'\n",
          says=["takes True or False"], line=NEXT),
-    Case("undefined macro", "torch.optim.SGD.lr = %LR\n", says=["macro '%LR' is used but never defined"]),
+    Case("undefined macro", "torch.optim.SGD.lr = %LR\n", says=["macro '%LR' is used but never defined"], line=NEXT),
     Case("missing gin.REQUIRED value", "System.model = @ginlight.models.ConvNet()\n",
-         says=["'ConvNet' needs a value for out_features", "`ConvNet.out_features = ...`"]),
+         says=["'ConvNet' needs a value for out_features", "`ConvNet.out_features = ...`"], line=NEXT),
     Case("missing required argument", "System.model = @torch.nn.Linear()\n",
-         says=["'Linear' needs a value for in_features, out_features"]),
+         says=["'Linear' needs a value for in_features, out_features"], line=NEXT),
     Case("include that does not exist", "include 'nothere.gin'\n", says=["nothere.gin"], line=NEXT),
     Case("import that does not exist", "import nothere_module\n", says=["cannot import module 'nothere_module'"],
          line=NEXT),
@@ -103,11 +103,11 @@ CASES = [
     Case("dict batch without the accessor's key",
          "ginlight.data.digits.as_dict = True\nSystem.adapters = {'train': {'batch': @BatchAdapter()}}\n"
          "BatchAdapter.input_accessor = 'img'\nBatchAdapter.target_accessor = 'label'\n",
-         says=["BatchAdapter (train): input_accessor='img'", "keys ['id', 'image', 'label']"]),
+         says=["BatchAdapter (train): input_accessor='img'", "keys ['id', 'image', 'label']"], line=NEXT + 2),
     Case("tuple batch index out of range",
          "System.adapters = {'train': {'batch': @BatchAdapter()}}\nBatchAdapter.input_accessor = 0\n"
          "BatchAdapter.target_accessor = 2\n",
-         says=["target_accessor=2", "a list of 2 items"]),
+         says=["target_accessor=2", "a list of 2 items"], line=NEXT + 2),
     Case("prediction and target shapes disagree in the criterion",
          "System.criterion = @torch.nn.BCEWithLogitsLoss()\n"
          "System.adapters = {'train': {'criterion': @CriterionAdapter()}}\n"
@@ -126,13 +126,13 @@ CASES = [
     Case("optimizer bound as an instance", "System.optimizer = @torch.optim.SGD()\n",
          says=["bound as an instance", "Drop the parentheses"], line=NEXT),
     Case("criterion bound as a class", "System.criterion = @torch.nn.CrossEntropyLoss\n",
-         says=["System.criterion is the class CrossEntropyLoss", "@CrossEntropyLoss()"]),
-    Case("model bound as a class", "System.model = @ginlight.models.MLP\n", says=["System.model must be"]),
+         says=["System.criterion is the class CrossEntropyLoss", "@CrossEntropyLoss()"], line=NEXT),
+    Case("model bound as a class", "System.model = @ginlight.models.MLP\n", says=["System.model must be"], line=NEXT),
     Case("metric bound as a class", "System.metrics = {'val': @torchmetrics.Accuracy}\n",
-         says=["not a torchmetrics Metric"]),
+         says=["not a torchmetrics Metric"], line=NEXT),
     Case("unknown mode in metrics", "System.metrics = {'valid': @torchmetrics.Accuracy()}\n"
          "torchmetrics.Accuracy.task = 'multiclass'\ntorchmetrics.Accuracy.num_classes = 10\n",
-         says=["unknown modes ['valid']"]),
+         says=["unknown modes ['valid']"], line=NEXT),
     Case("seed that is not a number", "Experiment.seed = 'abc'\n",
          says=["'Experiment.seed' is bound to the string 'abc'"], line=NEXT),
     Case("run directory that cannot be created", args=["--root_dir=blocker/runs"], files={"blocker": "a file"},
@@ -168,7 +168,8 @@ def test_bad_input(case: Case, tmp_path, capsys, monkeypatch):
         (tmp_path / "case.gin").write_text(TINY + case.gin)
         args.insert(0, "--gin_file=case.gin")
     status, err = run_command(args, tmp_path, capsys, monkeypatch)
-    message = err.split("ginlight-train: error: ", 1)[-1]
+    assert err.count("ginlight-train: error: ") == 1, err  # explained once
+    message = err.split("ginlight-train: error: ", 1)[1]
     assert status == case.status, err
     for fragment in case.says:
         assert fragment in message, err

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, REPO, SHIPPED, SHORT, bindings, ginlight_train, read_record, run_dirs
+from outcomes import assert_same_outcome
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -29,10 +32,13 @@ def test_run_directory_is_named_after_the_first_gin_file(finished_run):
     assert f"run directory: {run_dir}" in result.stdout
 
 
-def test_config_gin_holds_the_files_then_the_bindings(finished_run):
+def test_config_gin_holds_the_files_with_their_includes_inlined_then_the_bindings(finished_run):
     text = (finished_run[0] / "config.gin").read_text()
-    assert "include 'base.gin'" in text
-    assert text.index("classifier.gin") < text.index("--gin_bindings") < text.index("MAX_EPOCHS=2")
+    base = (CONFIGS / "base.gin").read_text().rstrip()
+    # The include line stays as a comment, and the included file follows it, under a header naming it.
+    assert re.search(rf"^# include 'base.gin'\n+# ---- \S*base\.gin ----\n{re.escape(base)}\n", text, re.M), text[:2000]
+    assert text.index(f"# ---- {CONFIGS / 'classifier.gin'} ----") < text.index(base)
+    assert text.index(base) < text.index("NUM_CLASSES = 10") < text.index("--gin_bindings") < text.index("MAX_EPOCHS=2")
 
 
 def test_operative_config_has_defaults_macros_and_the_seed(finished_run):
@@ -41,7 +47,6 @@ def test_operative_config_has_defaults_macros_and_the_seed(finished_run):
     assert "Experiment.seed = 0" in text
     assert "AdamW.eps = 1e-08" in text  # a default nobody bound
     assert "Trainer.limit_train_batches = 3" in text
-    assert f"# ginlight-path: {REPO}" in text
 
 
 def test_run_json_records_the_run(finished_run):
@@ -57,13 +62,21 @@ def test_run_json_records_the_run(finished_run):
     assert record["best_checkpoint"].endswith(".ckpt")
 
 
-def test_checkpoints_hold_last_and_best(finished_run):
+def test_checkpoints_hold_last_and_the_best_epoch_by_val_accuracy(finished_run):
+    """classifier.gin monitors val/accuracy (mode max); the first of equal best values is kept."""
     run_dir = finished_run[0]
     record = read_record(run_dir)
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
-    assert checkpoint["epoch"] in (0, 1)
-    assert "operative_config" in checkpoint["ginlight"]
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    accuracies = [event.value for event in events.Scalars("val/accuracy")]
+    assert len(accuracies) == 2
+    best = torch.load(record["best_checkpoint"], weights_only=True)
+    assert best["epoch"] == accuracies.index(max(accuracies))
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == sorted(
+        {"last.ckpt", Path(record["best_checkpoint"]).name})
+    assert best["ginlight"]["operative_config"] == (run_dir / "operative_config.gin").read_text()
 
 
 def test_train_log_holds_what_the_console_showed(finished_run):
@@ -90,7 +103,7 @@ def test_operative_config_reruns_from_another_directory(finished_run, tmp_path):
     assert result.returncode == 0, result.stderr
     (rerun,) = run_dirs(tmp_path / "runs")
     assert rerun.parent.name == "operative_config"
-    assert read_record(rerun)["metrics"] == read_record(run_dir)["metrics"]
+    assert_same_outcome(run_dir, rerun)
 
 
 def test_print_config_prints_the_merged_config_and_creates_nothing(tmp_path):
@@ -147,3 +160,13 @@ def test_explicit_run_dir_is_used_and_never_reused(tmp_path):
                             *bindings("MAX_EPOCHS=1", *SHORT))
     assert second.returncode == 2
     assert "not empty" in second.stderr
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda path: path.stem)
+def test_print_config_of_every_shipped_config_from_the_repository_root(config, tmp_path):
+    """As the configs' headers say to run them: from the repository root, which configs/gan.gin's
+    `import examples.gan` needs; --print_config resolves imports as training does, and creates nothing."""
+    result = ginlight_train(f"--gin_file=configs/{config.name}", "--print_config", f"--root_dir={tmp_path}", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MAX_EPOCHS" in result.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,123 @@
+"""ginlight.rundir: fresh run directories, atomic writes, run.json, and the console copied to train.log."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import multiprocessing
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from ginlight import rundir
+
+
+def _create(args: tuple[str, str]) -> str:
+    return str(rundir.create_run_dir(*args))
+
+
+def test_concurrent_creations_get_distinct_directories_under_root_and_name(tmp_path):
+    """Many processes in the same second: os.mkdir lets one win each name and the others take the next suffix."""
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        made = pool.map(_create, [(str(tmp_path / "runs"), "exp")] * 12)
+    assert len(set(made)) == 12
+    assert {Path(path).parent for path in made} == {tmp_path / "runs" / "exp"}
+    assert all(re.fullmatch(r"\d{8}-\d{6}(-\d+)?", Path(path).name) for path in made)  # YYYYmmdd-HHMMSS[-N]
+    assert all(Path(path).is_dir() and not any(Path(path).iterdir()) for path in made)
+
+
+def test_the_name_is_the_prefix_then_the_start_time(tmp_path):
+    path = rundir.create_run_dir(tmp_path / "runs", "exp", prefix="trial-")
+    assert path.parent == tmp_path / "runs" / "exp"
+    assert re.fullmatch(r"trial-\d{8}-\d{6}", path.name)
+
+
+def test_write_atomic_replaces_the_file_whole_and_leaves_no_temporary_behind(tmp_path):
+    target = tmp_path / "run.json"
+    target.write_text("old")
+    rundir.write_atomic(target, "new text\n")
+    assert target.read_text() == "new text\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_write_atomic_follows_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        rundir.write_atomic(tmp_path / "config.gin", "x = 1\n")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "config.gin").stat().st_mode) == 0o640
+
+
+def test_run_record_keeps_what_each_update_adds_and_reads_it_back(tmp_path):
+    record = rundir.RunRecord(tmp_path)
+    assert record.data == {} and not (tmp_path / rundir.RECORD).exists()
+    record.update(status="running", metrics={})
+    record.finish("completed", metrics={"val/loss": 0.5}, path=tmp_path)
+    saved = json.loads((tmp_path / rundir.RECORD).read_text())
+    assert saved["status"] == "completed" and saved["error"] is None
+    assert saved["metrics"] == {"val/loss": 0.5}
+    assert saved["path"] == str(tmp_path)  # what JSON cannot hold is written as text
+    assert saved["end_time"][:4].isdigit() and "T" in saved["end_time"]
+    assert rundir.RunRecord(tmp_path).data == saved
+
+
+def test_run_record_start_says_what_ran_where(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    record = rundir.RunRecord(tmp_path)
+    record.start(["ginlight-train", "--gin_file=x.gin"], seed=7)
+    saved = json.loads((tmp_path / rundir.RECORD).read_text())
+    assert saved["argv"] == ["ginlight-train", "--gin_file=x.gin"] and saved["seed"] == 7
+    assert saved["cwd"] == str(tmp_path) and saved["status"] == "running" and saved["end_time"] is None
+    assert saved["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert {"torch", "lightning", "gin-config", "torchmetrics", "ginlight"} <= set(saved["versions"])
+
+
+class _Console(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_the_console_is_copied_line_by_line_a_redrawn_bar_once_as_last_shown(tmp_path, monkeypatch):
+    console = _Console()
+    monkeypatch.setattr(sys, "stdout", console)
+    with rundir.console_to_file(tmp_path / "train.log"):
+        print("start")
+        sys.stdout.write("Epoch 0: 10%\rEpoch 0: 50%\rEpoch 0: 100%\n")
+        sys.stdout.write("\x1b[A erased bar\n")  # tqdm moving the cursor up: left out of the file
+        sys.stdout.write("half a ")
+        sys.stdout.write("line\n")
+        sys.stdout.write("unfinished")
+    assert sys.stdout is console
+    assert console.getvalue().startswith("start\nEpoch 0: 10%\rEpoch 0: 50%")  # the console sees everything
+    assert (tmp_path / "train.log").read_text() == "start\nEpoch 0: 100%\nhalf a line\n"
+
+
+def test_logging_handlers_bound_to_the_console_write_to_the_file_too_and_are_given_back(tmp_path, monkeypatch):
+    console = _Console()
+    monkeypatch.setattr(sys, "stderr", console)
+    logger = logging.getLogger("ginlight-test-rundir")
+    handler = logging.StreamHandler(sys.stderr)
+    logger.addHandler(handler)
+    try:
+        with rundir.console_to_file(tmp_path / "train.log"):
+            logger.warning("through logging")
+        assert handler.stream is console
+    finally:
+        logger.removeHandler(handler)
+    assert "through logging\n" in (tmp_path / "train.log").read_text()
+    assert "through logging\n" in console.getvalue()
+
+
+@pytest.mark.parametrize("existing", ["", "earlier run\n"])
+def test_train_log_is_appended_to_so_a_resumed_run_keeps_its_history(tmp_path, monkeypatch, existing):
+    (tmp_path / "train.log").write_text(existing)
+    monkeypatch.setattr(sys, "stdout", _Console())
+    with rundir.console_to_file(tmp_path / "train.log"):
+        print("resumed")
+    assert (tmp_path / "train.log").read_text() == existing + "resumed\n"
