@@ -215,14 +215,14 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     cwd = _fresh(tmp_path / "cwd")
     args = [f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}", *SETTINGS]
     one_thread = {"OMP_NUM_THREADS": "1"}  # the same sums in and out of the job
-    uninterrupted = ginlight_train(*args, f"--root_dir={tmp_path / 'uninterrupted'}", cwd=cwd, env=one_thread,
-                                   timeout=JOB_S)
+    root = tmp_path / "runs"  # both runs under one root, which run.json records
+    uninterrupted = ginlight_train(*args, f"--root_dir={root}", cwd=cwd, env=one_thread, timeout=JOB_S)
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
-    (reference,) = run_dirs(tmp_path / "uninterrupted")
+    (reference,) = run_dirs(root)
 
     # The script a user writes: it names no run directory, and is the same at every start.
     script = tmp_path / "train.sbatch"
-    train = command("ginlight-train", *args, f"--root_dir={tmp_path / 'runs'}")
+    train = command("ginlight-train", *args, f"--root_dir={root}")
     script.write_text(f"#!/bin/bash\n#SBATCH --requeue\n{shlex.join(train)}\n")
     marker = tmp_path / "held"
     job_id = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path / 'job.log'}", str(script)], cwd=cwd,
@@ -233,7 +233,7 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     _wait_until(lambda: marker.exists() or job_fields(job_id)["JobState"] not in ("PENDING", "RUNNING"),
                 "the job's held training step", JOB_S)
     assert marker.exists(), (tmp_path / "job.log").read_text()[-3000:]
-    (run_dir,) = run_dirs(tmp_path / "runs")
+    (run_dir,) = set(run_dirs(root)) - {reference}
     assert read_record(run_dir)["slurm"]["restart_count"] == 0
 
     subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=60)  # as a preemption does
@@ -243,7 +243,7 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     log = (tmp_path / "job.log").read_text()
     assert (fields["JobState"], fields["Restarts"], fields["ExitCode"]) == ("COMPLETED", "1", "0:0"), log[-3000:]
 
-    assert run_dirs(tmp_path / "runs") == [run_dir]  # continued in place, no second directory
+    assert run_dirs(root) == [reference, run_dir]  # continued in place, no other directory
     record = read_record(run_dir)
     assert record["status"] == "completed" and record["error"] is None
     assert record["slurm"]["job_id"] == job_id and record["slurm"]["restart_count"] == 1
