@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import optuna
 from gin import config_parser
@@ -48,6 +48,9 @@ from optuna.trial import TrialState
 
 from ginlight import config, pruning, rundir
 from ginlight.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ginlight.slurm import SlurmLauncher
 
 __all__ = ["Parameter", "SweepResult", "TrialRow", "parse_parameter", "load_search_space", "run_sweep"]
 
@@ -790,7 +793,7 @@ def run_sweep(
     name: str | None = None,
     pruner: str = "none",
     retry_failed: bool = False,
-    launcher: Any = None,
+    launcher: SlurmLauncher | None = None,
     argv: Sequence[str] | None = None,
 ) -> SweepResult:
     """Runs (or continues) the sweep of ``space`` over the config of ``gin_files`` and ``bindings``.
