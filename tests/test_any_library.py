@@ -22,6 +22,7 @@ from conftest import REPO, SHORT, bindings, read_record, run_dirs
 
 import ginlight
 from ginlight import config
+from ginlight.replay import GinConfigCarrier
 
 TRAIN = Path(sys.executable).parent / "ginlight-train"
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -225,3 +226,17 @@ def test_parse_time_benchmark_prints_its_table():
     rows = {row.split(" | ")[0].lstrip("| "): row for row in result.stdout.splitlines() if row.startswith("| ")}
     assert rows["stack only (configs/classifier.gin)"].endswith("| none |")
     assert rows["classifier.gin + einops, transformers, Lightning demos by path"].endswith("| einops |")
+
+
+def test_the_config_carried_into_a_fresh_process_registers_what_it_names_by_path():
+    """What ddp_spawn ranks and spawned workers receive: gin writes `Rearrange` short, the carrier
+    adds where to import it from."""
+    config.parse(bindings=["flat/einops.layers.torch.Rearrange.pattern = 'b c h w -> b (c h w)'"])
+    code = ("import pickle, sys, gin, torch\n"
+            "pickle.loads(sys.stdin.buffer.read())\n"
+            "with gin.config_scope('flat'):\n"
+            "    print(tuple(gin.get_configurable('einops.layers.torch.Rearrange')()(torch.zeros(2, 3, 4, 5)).shape))\n")
+    result = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(GinConfigCarrier(paths=[])),
+                            capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert result.stdout.decode().strip() == "(2, 60)"
