@@ -157,6 +157,11 @@ def test_a_name_that_is_neither_class_nor_callable_is_refused_with_the_reason(wr
         config.parse(bindings=[written])
 
 
+def test_an_object_registered_under_another_name_is_pointed_to_it():
+    with pytest.raises(ginlight.ConfigError, match="that object is registered as 'torch.nn.Linear'"):
+        config.parse(bindings=["torch.nn.modules.linear.Linear.in_features = 3"])
+
+
 def test_scopes_and_macros_apply_and_a_class_method_is_configurable():
     config.parse(bindings=[
         "PATTERN = 'b c h w -> b (c h w)'",
