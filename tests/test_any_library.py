@@ -150,6 +150,12 @@ def test_a_package_that_is_not_installed_is_named_with_what_to_install(tmp_path)
     assert "pip install timmz" in result.stderr
 
 
+def test_a_module_whose_dependency_is_not_installed_names_the_dependency():
+    with pytest.raises(ginlight.ConfigError, match="importing 'einops.layers.tensorflow' needs 'tensorflow', which "
+                                                   "is not installed.\nInstall the package that provides 'tensorflow'"):
+        config.parse(bindings=["einops.layers.tensorflow.Rearrange.pattern = 'a -> a'"])
+
+
 @pytest.mark.parametrize("written, says", [("x = @math.pi()", r"'math.pi' is a float \(3.14"),
                                             ("x = @einops.layers()", "'einops.layers' is a module")])
 def test_a_name_that_is_neither_class_nor_callable_is_refused_with_the_reason(written, says):
