@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 
 from ginlight import rundir
 
-__all__ = ["PredictionWriter", "StageStart", "OperativeConfigWriter", "LastCheckpoint", "NonFiniteLossCheck"]
+__all__ = ["PredictionWriter", "OperativeConfigWriter", "LastCheckpoint", "NonFiniteLossCheck"]
 
 
 @gin.configurable(module="ginlight.callbacks")
@@ -98,37 +98,15 @@ def _format(pred: Any) -> str:
     return str(pred)
 
 
-class StageStart(Callback):
-    """Calls :meth:`on_stage_start` once as each stage starts (``fit``, ``validate``, ``test``, ``predict``).
-
-    For fit that is ``on_fit_start``, after Lightning has built the optimizers and
-    schedulers (so gin has recorded them) and before the sanity check.
-    """
-
-    def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        raise NotImplementedError
-
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.on_stage_start(trainer, pl_module)
-
-    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.state.fn == "validate":  # during fit, on_fit_start has been called
-            self.on_stage_start(trainer, pl_module)
-
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.on_stage_start(trainer, pl_module)
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.on_stage_start(trainer, pl_module)
-
-
-class OperativeConfigWriter(StageStart):
+class OperativeConfigWriter(Callback):
     """Records the run's operative config: in the run directory and in every checkpoint.
 
     gin records a configurable only once it is called, and Lightning builds the
     optimizer and scheduler as the stage starts; so the file written when the
-    trainer is built is written again then, and once more when the run ends
-    (the loggers get it from :class:`ginlight.trackers.TrackerFeed`).
+    trainer is built is written again then, and once more when the run ends.
+    Its :attr:`listeners` are called after each stage's write (ginlight's
+    :class:`~ginlight.trackers.TrackerFeed`, which sends the file to the loggers),
+    so that they cost no callback dispatch at every step.
     Each checkpoint holds the file's text and ginlight's version, so that a
     checkpoint alone is enough to rebuild its System (``ginlight.load_system``).
     Processes spawned later (``ddp_spawn`` ranks) hold only part of the config:
@@ -143,6 +121,7 @@ class OperativeConfigWriter(StageStart):
         self.path = Path(path)
         self.render = render
         self.owner = os.getpid()
+        self.listeners: list[Callable[[Trainer, LightningModule], None]] = []
 
     def write(self) -> str:
         """Renders and writes the config in the owning process; elsewhere reads what it wrote."""
@@ -157,8 +136,23 @@ class OperativeConfigWriter(StageStart):
 
         checkpoint["ginlight"] = {"operative_config": self.path.read_text(), "version": __version__}
 
-    def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer, pl_module)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "validate":  # during fit, on_fit_start has written it
+            self._on_stage_start(trainer, pl_module)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer, pl_module)
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_stage_start(trainer, pl_module)
+
+    def _on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write()
+        for listener in self.listeners:
+            listener(trainer, pl_module)
 
 
 class LastCheckpoint(ModelCheckpoint):

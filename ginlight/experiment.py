@@ -235,7 +235,7 @@ def _execute(
                 shutil.rmtree(path)
             raise
         writer = _record_config(experiment, trainer, path, seed)
-        trainer.callbacks.append(feed)  # after the writer: the loggers get the files it has just written
+        writer.listeners.append(feed.on_stage_start)  # the loggers get the files the writer has just written
         record = rundir.RunRecord(path)
         if resuming:
             record.resumed(ckpt_path, source.fingerprint(source.user_modules()))

@@ -1,6 +1,6 @@
 """Experiment trackers: every Lightning logger on the trainer gets the experiment, and a run stays one tracker run.
 
-What each logger gets, once as each stage starts and never per step (:class:`TrackerFeed`):
+What each logger gets, once as each stage starts and at no cost per step (:class:`TrackerFeed`):
 
 - through its own ``log_hyperparams``: the flat bindings (``scope/Configurable.param``, macros
   resolved, names as the operative config writes them), the System's parameter counts, the git
@@ -47,7 +47,6 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, W
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
 from ginlight import config, pruning, rundir
-from ginlight.callbacks import StageStart
 from ginlight.errors import ConfigError
 
 __all__ = ["prepare", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
@@ -240,8 +239,11 @@ def _recorded(run_dir: Path) -> dict[str, Any]:
     return rundir.RunRecord(run_dir).data.get(RECORD_KEY) or {}
 
 
-class TrackerFeed(StageStart):
+class TrackerFeed:
     """Gives each logger the experiment as each stage starts, and ``run.json`` once the run has ended.
+
+    Not a callback of its own: the run's :class:`~ginlight.callbacks.OperativeConfigWriter` calls
+    :meth:`on_stage_start` once it has written the stage's operative config.
 
     Args:
         run_dir: the run directory, whose files the loggers get.
@@ -264,6 +266,7 @@ class TrackerFeed(StageStart):
         record.update(**{RECORD_KEY: self.entry})
 
     def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Sends the bindings, counts, labels and the run's files to every logger."""
         if not trainer.is_global_zero:
             return
         params = {**flat_bindings(), **_parameter_counts(pl_module), **_git(self.run_dir), **self.labels}
