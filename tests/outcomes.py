@@ -47,7 +47,7 @@ def checkpoints(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 def operative_config(run_dir: Path) -> str:
     """``operative_config.gin`` with the run's own path (in its header) masked."""
-    return _mask_text((Path(run_dir) / "operative_config.gin").read_text(), Path(run_dir))
+    return _mask_text((Path(run_dir) / "operative_config.gin").read_text(), _spellings(Path(run_dir)))
 
 
 def record(run_dir: Path, ignore: Iterable[str] = ()) -> dict[str, Any]:
@@ -156,21 +156,37 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _mask_text(text: str, run_dir: Path) -> str:
-    for path in {str(run_dir.resolve()), str(run_dir)}:
+def _spellings(run_dir: Path) -> list[str]:
+    """The ways a run's records spell its own path: as given, resolved, and relative to the directory it ran
+    from (a relative --root_dir); longest first, so that none masks part of another."""
+    spellings = {str(run_dir), str(run_dir.resolve())}
+    record = run_dir / "run.json"
+    cwd = json.loads(record.read_text()).get("cwd") if record.is_file() else None
+    if cwd and run_dir.resolve().is_relative_to(Path(cwd).resolve()):
+        spellings.add(str(run_dir.resolve().relative_to(Path(cwd).resolve())))
+    return sorted(spellings, key=len, reverse=True)
+
+
+def _mask_text(text: str, spellings: list[str]) -> str:
+    for path in spellings:
         text = text.replace(path, RUN)
     return text
 
 
 def _masked(value: Any, run_dir: Path) -> Any:
     """``value`` with the run directory's path replaced by :data:`RUN` in every string, keys included."""
-    if isinstance(value, str):
-        return _mask_text(value, run_dir)
-    if isinstance(value, dict):
-        return {_masked(key, run_dir): _masked(item, run_dir) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_masked(item, run_dir) for item in value)
-    return value
+    spellings = _spellings(run_dir)
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return _mask_text(value, spellings)
+        if isinstance(value, dict):
+            return {mask(key): mask(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(mask(item) for item in value)
+        return value
+
+    return mask(value)
 
 
 def _mask_fields(value: Any) -> Any:

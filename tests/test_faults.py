@@ -10,7 +10,7 @@ import stat
 import subprocess
 
 import torch
-from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, run_dirs
 
 
 def test_a_disk_that_refuses_writes_fails_before_training(tmp_path):

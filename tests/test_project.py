@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, ginlight_train, read_record, run_dirs
+from outcomes import assert_same_outcome
 
 SECTION = re.search(r"^## Bring your own code\n(.*?)^## ", (REPO / "README.md").read_text(), re.S | re.M)[1]
 # Fenced blocks whose first line names the file they hold: "# my_lab/models.py".
@@ -77,7 +78,7 @@ def test_the_operative_config_reruns_elsewhere_without_project(first_run, tmp_pa
     result = ginlight_train(f"--gin_file={first_run / 'operative_config.gin'}", f"--root_dir={tmp_path}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (rerun,) = run_dirs(tmp_path)
-    assert read_record(rerun)["metrics"] == read_record(first_run)["metrics"]
+    assert_same_outcome(first_run, rerun)
 
 
 def test_without_project_the_import_fails_with_a_hint_to_pass_it(project, tmp_path):
