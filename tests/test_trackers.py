@@ -231,16 +231,26 @@ def test_reproduce_is_a_new_tracker_run_linked_to_the_original(four_loggers, tmp
 
 
 def test_each_trial_of_a_sweep_carries_the_sweep_and_its_number(tmp_path):
-    result = ginlight_sweep(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path}",
-                            *bindings(*SHORT, "MAX_EPOCHS=1", "Trainer.logger = @MLFlowLogger()"),
-                            "--sweep=LR=[0.003, 0.01]", "--objective=val/accuracy", "--direction=max", timeout=600)
+    """MLflow tags, and the W&B group; the trials' stores are under the sweep's --root_dir."""
+    root = tmp_path / "runs"
+    result = ginlight_sweep(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={root}",
+                            *bindings(*SHORT, "MAX_EPOCHS=1", _loggers("@MLFlowLogger()", "@WandbLogger()")),
+                            "--sweep=LR=[0.003, 0.01]", "--objective=val/accuracy", "--direction=max", timeout=600,
+                            env=_wandb_env(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
-    (sweep_dir,) = (tmp_path / "classifier").glob("sweep-*")
+    (sweep_dir,) = (root / "classifier").glob("sweep-*")
     study = json.loads((sweep_dir / "sweep.json").read_text())["study"]
-    runs = _mlflow_runs(tmp_path)
+    runs = _mlflow_runs(root)
     assert sorted((run.data.tags["ginlight.sweep"], run.data.tags["ginlight.trial"]) for run in runs) == [
         (study, "0"), (study, "1")]
     assert sorted(run.data.params["AdamW.lr"] for run in runs) == ["0.003", "0.01"]
+    trials = []
+    for part in (root / "wandb").glob("offline-run-*"):
+        records = wandb_records(part)
+        (run,) = _of(records, "run")
+        config = _wandb_config(records)
+        trials.append((run.run_group, config["ginlight/sweep"], config["ginlight/trial"]))
+    assert sorted(trials) == [(study, study, 0), (study, study, 1)]
 
 
 def test_a_tracking_store_that_cannot_be_reached_fails_before_training_and_leaves_no_run(tmp_path):
