@@ -26,9 +26,12 @@ name and its number (MLflow tags, the W&B group), read from what the sweep tells
 ``logger.experiment``, from settings they keep until then (MLflow's ``_run_id`` and ``tags``, W&B's
 ``_wandb_init``, the keyword arguments of ``wandb.init``); ginlight sets the run to attach to and
 the labels there, and then starts each run before training, so that a store that cannot be
-reached fails the run before it trains.
+reached fails the run before it trains. A tracker that fails later fails the run like any other
+error: ``run.json`` says so and the run directory keeps its records; one that fails to take the
+final ``run.json`` has the error in its ``trackers`` entry.
 
-mlflow and wandb are optional extras; only Lightning's loggers import them.
+mlflow and wandb are optional extras, imported only by Lightning's loggers and by the check of an
+MLflow store that the config names.
 """
 
 from __future__ import annotations
