@@ -546,9 +546,7 @@ def call_configurable(selector: str, **defaults):
     gin records no argument a caller passes in the operative config, so a rerun of
     that config finds the parameter unbound again and gets the same default.
     """
-    from ginlight.registry import register_named
-
-    register_named([selector])  # ginlight's own choices, such as the Trainer, whatever the config names
+    registry.register_named([selector])  # ginlight's own choices, such as the Trainer, whatever the config names
     kwargs = {key: value for key, value in defaults.items() if not is_bound(selector, key)}
     return gin.get_configurable(selector)(**kwargs)
 
@@ -564,6 +562,7 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
     Call after :func:`parse`.
     """
     implicit = implicit or {}
+    registry.register_named(implicit)
     blocks = {("", gin.config._REGISTRY.get_match(name).selector) for name in implicit}
     blocks |= {key for key in gin.config._CONFIG if key[1] != "gin.macro"}
     for reference in gin.config.iterate_references(gin.config._CONFIG):
@@ -592,8 +591,10 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
                 rows.append((f"{name}.{param} = {passed[param]}", "ginlight's default"))
             else:
                 default = signature_parameters(selector)[param]
-                shown = "REQUIRED" if default is inspect.Parameter.empty or default is gin.REQUIRED else repr(default)
-                rows.append((f"{name}.{param} = {shown}", "default"))
+                if default is inspect.Parameter.empty or default is gin.REQUIRED:
+                    rows.append((f"{name}.{param} = REQUIRED", "required, and not bound"))
+                else:
+                    rows.append((f"{name}.{param} = {default!r}", "default"))
     width = min(max(len(text) for text, origin in rows if origin), 80)
     lines = ["# Every parameter of every configurable this config reaches. After each value: where it",
              "# was bound (file:line or --gin_bindings), `default` (the signature's) or `ginlight's default`."]
@@ -617,9 +618,7 @@ def _binding_statement(name: str, param: str) -> gin_text.Statement | None:
 def signature_parameters(selector: str) -> dict[str, Any]:
     """``{parameter: default}`` of a registered configurable's signature; ``inspect.Parameter.empty`` where
     there is none. ``*args`` and ``**kwargs`` are left out: gin cannot bind them by name."""
-    from ginlight.registry import register_named
-
-    register_named([selector])
+    registry.register_named([selector])
     try:
         wrapped = gin.config._REGISTRY.get_match(selector).wrapped
         target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
