@@ -210,7 +210,7 @@ def _execute(
     _apply_seed(seed)
     experiment = build_experiment()
     if isinstance(experiment.system, System) and not inherited_dir:
-        check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None)
+        _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None))
     if launched:  # not rank 0: wait for the directory rank 0 creates
         inherited_dir = distributed.from_rank_zero(None)
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
@@ -359,11 +359,11 @@ def build_experiment() -> Experiment:
 
 
 def _build(factory):
-    """Builds with gin, turning gin's call errors into :class:`ConfigError`."""
+    """Builds with gin, turning gin's call errors into :class:`ConfigError`, located in the config."""
     try:
         return factory()
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise config.located(exc)
     except Exception as exc:
         error = config.build_error(exc)
         if error is None:
@@ -387,6 +387,7 @@ def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | No
 
 
 def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer:
+    trackers.building_in(run_dir)  # loggers bound without a save_dir write into it
     trainer = experiment.trainer
     if trainer is None:
         trainer = _build(lambda: config.call_configurable(

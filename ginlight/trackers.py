@@ -15,7 +15,8 @@ under ``--root_dir``, to a store that needs no server: MLflow to ``sqlite:///<ro
 artifacts in ``<root>/mlartifacts``, W&B offline into ``<root>/wandb``. This is decided from the
 values the config gives the logger (the operative config lists them all, so its rerun decides
 the same), and bound as references to :func:`mlflow_tracking_uri` and its siblings, which the
-operative config records, so that a rerun writes under its own ``--root_dir``.
+operative config records, so that a rerun writes under its own ``--root_dir``. TensorBoard and CSV
+loggers bound without a ``save_dir`` write into the run directory (:func:`run_directory`).
 
 One ginlight run, one tracker run (:func:`connect`). ``run.json``'s ``trackers`` holds each
 logger's run id (and URL where there is one). ``--resume`` reattaches each logger to its run, so
@@ -52,8 +53,8 @@ from lightning.pytorch.utilities.model_summary import ModelSummary
 from ginlight import config, pruning, rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["prepare", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
-           "mlflow_artifact_location", "store_root", "RECORD_KEY"]
+__all__ = ["prepare", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
+           "mlflow_artifact_location", "store_root", "run_directory", "RECORD_KEY"]
 
 #: The ``run.json`` entry: ``{"root": where loggers bound without a location write, "runs": [one per logger]}``.
 RECORD_KEY = "trackers"
@@ -61,6 +62,8 @@ RECORD_KEY = "trackers"
 FILES = (rundir.OPERATIVE_CONFIG, rundir.CONFIG, rundir.RECORD)
 _MLFLOW = "lightning.pytorch.loggers.MLFlowLogger"
 _WANDB = "lightning.pytorch.loggers.WandbLogger"
+#: Loggers that write into a folder they must be given (``save_dir`` has no default).
+_FOLDER_LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "lightning.pytorch.loggers.CSVLogger")
 #: Lightning loggers whose package is not one of ginlight's dependencies: the module, and how to install it.
 _PACKAGES = {
     "MLFlowLogger": ("mlflow", "pip install 'ginlight[mlflow]'"),
@@ -72,6 +75,7 @@ _PACKAGES = {
 _QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 _root: Path | None = None  # where the run being built keeps its loggers' local stores (see prepare)
+_run_dir: Path | None = None  # the directory of the run whose trainer is being built (see building_in)
 
 
 def prepare(root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
@@ -86,7 +90,8 @@ def prepare(root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
       ``tracking_uri = @mlflow_tracking_uri()`` and, unless one is given,
       ``artifact_location = @mlflow_artifact_location()``;
     - W&B, when ``save_dir`` is Lightning's ``.`` and ``dir`` is unset: ``save_dir = @store_root()``;
-      and when no ``project`` names where runs go online (nor ``WANDB_PROJECT``), ``offline = True``.
+      and when no ``project`` names where runs go online (nor ``WANDB_PROJECT``), ``offline = True``;
+    - TensorBoard and CSV, when ``save_dir`` has no value: ``save_dir = @run_directory()``.
     """
     global _root
     _check_installed()
@@ -104,6 +109,23 @@ def store_root() -> str:
                           "ginlight run is being built.", hint="Build loggers through ginlight-train or ginlight.train.")
     _root.mkdir(parents=True, exist_ok=True)
     return str(_root)
+
+
+def building_in(run_dir: Path) -> None:
+    """Says which run directory the trainer about to be built belongs to, for :func:`run_directory`."""
+    global _run_dir
+    _run_dir = run_dir
+
+
+@gin.configurable(module="ginlight.trackers")
+def run_directory() -> str:
+    """The run directory of the trainer being built: where TensorBoard and CSV loggers bound without a
+    ``save_dir`` write."""
+    if _run_dir is None:
+        raise ConfigError("ginlight.trackers.run_directory() is the directory of the run whose trainer is being "
+                          "built, and none is: a trainer bound as Experiment.trainer is built before it exists.",
+                          hint="Bind the logger's save_dir, or bind Trainer.* instead of Experiment.trainer.")
+    return str(_run_dir)
 
 
 @gin.configurable(module="ginlight.trackers")
@@ -143,6 +165,9 @@ def _bind_locations() -> None:
         online_somewhere = _value(_WANDB, "project") or os.environ.get("WANDB_PROJECT")
         if not online_somewhere and not _value(_WANDB, "offline") and not _value(_WANDB, "log_model"):
             bindings.append(f"{_WANDB}.offline = True")
+    for selector in _FOLDER_LOGGERS:
+        if _referenced(selector) and _value(selector, "save_dir") is None:
+            bindings.append(f"{selector}.save_dir = @ginlight.trackers.run_directory()")
     if bindings:
         with gin.unlock_config():
             gin.parse_config(bindings)

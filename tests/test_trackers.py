@@ -100,15 +100,15 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def four_loggers(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """A run with TensorBoard, MLflow and CSV loggers bound in gin, MLflow's without a location.
-    Returns the run directory, the --root_dir and the folder of the CSV and TensorBoard logs."""
+    """A run with TensorBoard, MLflow and CSV loggers bound in gin, TensorBoard's and MLflow's without a location.
+    Returns the run directory, the --root_dir and the CSV logger's save_dir."""
     folder = tmp_path_factory.mktemp("loggers")
     cwd, logs = folder / "cwd", folder / "logs"
     cwd.mkdir()
     result = ginlight_train(
         f"--root_dir={folder / 'runs'}", f"--gin_file={CONFIGS / 'classifier.gin'}",
         *bindings(*SETTINGS, _loggers("@TensorBoardLogger()", "@MLFlowLogger()", "@CSVLogger()"),
-                  f"TensorBoardLogger.save_dir = '{logs}'", f"CSVLogger.save_dir = '{logs}'"),
+                  f"CSVLogger.save_dir = '{logs}'"),
         cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list(cwd.iterdir()) == []  # nothing in the working directory: MLflow's store is under --root_dir
@@ -148,14 +148,15 @@ def test_csv_and_tensorboard_still_get_their_hparams_and_the_files_as_text(four_
     assert csv_hparams["AdamW.lr"] == 0.003
     assert csv_hparams["ginlight/operative_config.gin"] == (run_dir / "operative_config.gin").read_text()
     assert json.loads(csv_hparams["ginlight/run.json"])["status"] == "completed"
-    tensorboard = [p for p in (logs / "lightning_logs").glob("version_*") if list(p.glob("events.*"))]
-    (tensorboard,) = tensorboard
+    tensorboard = run_dir / "lightning_logs" / "version_0"  # bound without a save_dir: in the run directory
     assert yaml.safe_load((tensorboard / "hparams.yaml").read_text())["AdamW.lr"] == 0.003
     events = EventAccumulator(str(tensorboard), size_guidance={"tensors": 0})
     events.Reload()
     assert {"operative_config/text_summary", "config/text_summary", "run/text_summary"} <= set(events.Tags()["tensors"])
     assert read_record(run_dir)["trackers"]["runs"][0] == {"logger": "TensorBoardLogger", "run_id": str(tensorboard),
-                                                           "version": int(tensorboard.name.split("_")[1])}
+                                                           "version": 0}
+    assert "TensorBoardLogger.save_dir = @ginlight.trackers.run_directory()" in (
+        run_dir / "operative_config.gin").read_text()
 
 
 def test_wandb_offline_under_root_dir_gets_the_bindings_and_files(tmp_path):
