@@ -29,7 +29,11 @@ Transforms = Callable[[Any], Any] | Sequence[Callable[[Any], Any]] | None
 
 
 class AdapterError(ValueError):
-    """An adapter does not fit the data it was given."""
+    """An adapter does not fit the data it was given; ``binding`` names the parameter at fault, if one is."""
+
+    def __init__(self, message: str, binding: str | None = None):
+        super().__init__(message)
+        self.binding = binding
 
 
 def _check_accessor(owner: str, name: str, accessor: Accessor) -> None:
@@ -113,7 +117,8 @@ class BatchAdapter:
         except (KeyError, IndexError, TypeError):
             raise AdapterError(
                 f"BatchAdapter ({self.mode}): {name}={accessor!r} does not fit the batch, "
-                f"which is {_describe(batch)}. Bind BatchAdapter.{name} to one of those."
+                f"which is {_describe(batch)}. Bind BatchAdapter.{name} to one of those.",
+                binding=f"BatchAdapter.{name}",
             ) from None
 
     def __repr__(self) -> str:

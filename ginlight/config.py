@@ -372,6 +372,7 @@ def build_error(exc: Exception) -> ConfigError | None:
         params = [p.strip(" '") for p in missing[2].split(",")]
         return ConfigError(
             f"'{missing[1]}' needs a value for {', '.join(params)} and none is bound.",
+            location=_reference_location(missing[1]),
             hint="Bind it in a gin file, e.g. " + "; ".join(f"`{missing[1]}.{p} = ...`" for p in params) + ".",
         )
     call = _CALL.search(text)
@@ -392,6 +393,7 @@ def build_error(exc: Exception) -> ConfigError | None:
             )
         return ConfigError(
             f"'{name}' needs a value for {', '.join(params)} and none is bound.",
+            location=_reference_location(name),
             hint="Bind it in a gin file, e.g. " + "; ".join(f"`{name}.{p} = ...`" for p in params) + ".",
         )
     where = binding_location(name)
@@ -408,6 +410,16 @@ def _names(written: str, name: str) -> bool:
     name_scope, _, name = name.rpartition("/")
     return (not name_scope or scope == name_scope) and (
         name == written or name.endswith("." + written) or written.endswith("." + name))
+
+
+def located(error: ConfigError) -> ConfigError:
+    """``error`` as raised by its code, located at the binding it names (:attr:`ConfigError.binding`) when it
+    has no location of its own. (Raised inside a gin call, ``error`` is gin's proxy, which appends the call.)"""
+    location = error.location
+    if location is None and error.binding:
+        name, _, parameter = error.binding.rpartition(".")
+        location = binding_location(name, parameter)
+    return ConfigError(error.message, location, error.hint, error.binding)
 
 
 def _reference_location(name: str) -> str | None:

@@ -10,13 +10,18 @@ class ConfigError(Exception):
         message: what is wrong, in a sentence.
         location: where, as ``file:line`` when the cause is in a gin file.
         hint: what to do about it.
+        binding: the parameter at fault, ``Configurable.param``, for code that knows
+            which one but not where the config binds it: ginlight fills in ``location``
+            from it (:func:`ginlight.config.located`).
     """
 
-    def __init__(self, message: str, location: str | None = None, hint: str | None = None):
+    def __init__(self, message: str, location: str | None = None, hint: str | None = None,
+                 binding: str | None = None):
         self.message = message
         self.location = location
         self.hint = hint
-        super().__init__(str(self))
+        self.binding = binding
+        super().__init__(message)
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.message}" if self.location else self.message

@@ -363,7 +363,7 @@ def _build(factory):
     try:
         return factory()
     except ConfigError as exc:
-        raise config.located(exc)
+        raise config.located(exc).with_traceback(exc.__traceback__) from None
     except Exception as exc:
         error = config.build_error(exc)
         if error is None:

@@ -45,7 +45,7 @@ def _collection(spec: MetricsSpec, mode: str) -> MetricCollection | None:
     if not isinstance(spec, (Mapping, Sequence)):
         raise ConfigError(
             f"System.metrics['{mode}'] is {spec!r}, not a torchmetrics Metric (or a list or dict of them).",
-            hint="Bind an instance, e.g. `@torchmetrics.Accuracy()`, not the class.",
+            hint="Bind an instance, e.g. `@torchmetrics.Accuracy()`, not the class.", binding="System.metrics",
         )
     if isinstance(spec, Mapping):
         metrics = dict(spec)
@@ -55,7 +55,7 @@ def _collection(spec: MetricsSpec, mode: str) -> MetricCollection | None:
         if not isinstance(metric, Metric):
             raise ConfigError(
                 f"System.metrics['{mode}'] entry '{name}' is {metric!r}, not a torchmetrics Metric.",
-                hint="Bind an instance, e.g. `@torchmetrics.Accuracy()`, not the class.",
+                hint="Bind an instance, e.g. `@torchmetrics.Accuracy()`, not the class.", binding="System.metrics",
             )
     # clone(): modes never share state, even when a gin macro hands them one object.
     return MetricCollection(metrics, prefix=f"{mode}/", compute_groups=False).clone()
@@ -106,14 +106,16 @@ class System(LightningModule):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise ConfigError(f"System.model must be a torch.nn.Module, got {model!r}.",
-                              hint="Bind an instance, e.g. `System.model = @MyNet()`.")
+                              hint="Bind an instance, e.g. `System.model = @MyNet()`.", binding="System.model")
         if isinstance(optimizer, torch.optim.Optimizer) or (optimizer is not None and not callable(optimizer)):
             raise ConfigError(
                 f"System.optimizer must be a callable that takes the parameters, got an instance {optimizer!r}.",
                 hint="Bind the class without parentheses: `System.optimizer = @torch.optim.AdamW`.",
+                binding="System.optimizer",
             )
         if scheduler_interval not in ("epoch", "step"):
-            raise ConfigError(f"System.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}.")
+            raise ConfigError(f"System.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}.",
+                              binding="System.scheduler_interval")
         _check_modes("metrics", metrics, _METRIC_MODES)
         _check_modes("dataloaders", dataloaders, MODES)
         _check_modes("adapters", adapters, MODES)
@@ -377,17 +379,18 @@ def _check_modes(name: str, value: Mapping[str, Any] | None, allowed: Sequence[s
         return
     if not isinstance(value, Mapping):
         raise ConfigError(f"System.{name} must be a dict keyed by mode ({', '.join(allowed)}), got {value!r}.",
-                          hint=f"For example `System.{name} = {{'{allowed[0]}': ...}}`.")
+                          hint=f"For example `System.{name} = {{'{allowed[0]}': ...}}`.", binding=f"System.{name}")
     unknown = sorted(set(value) - set(allowed))
     if unknown:
-        raise ConfigError(f"System.{name} has unknown modes {unknown}; the modes are {', '.join(allowed)}.")
+        raise ConfigError(f"System.{name} has unknown modes {unknown}; the modes are {', '.join(allowed)}.",
+                          binding=f"System.{name}")
 
 
 def _adapters(given: Mapping[str, Any], mode: str) -> dict[str, Any]:
     unknown = sorted(set(given) - set(_ADAPTER_TYPES))
     if unknown:
         raise ConfigError(f"System.adapters['{mode}'] has unknown entries {unknown}; "
-                          f"the entries are {', '.join(_ADAPTER_TYPES)}.")
+                          f"the entries are {', '.join(_ADAPTER_TYPES)}.", binding="System.adapters")
     adapters = {}
     for kind, cls in _ADAPTER_TYPES.items():
         adapter = given.get(kind)
@@ -395,7 +398,8 @@ def _adapters(given: Mapping[str, Any], mode: str) -> dict[str, Any]:
             # A predict batch may hold no target.
             adapter = (cls(0) if mode == "predict" else cls(0, 1)) if kind == "batch" else cls()
         elif not isinstance(adapter, cls):
-            raise ConfigError(f"System.adapters['{mode}']['{kind}'] must be a {cls.__name__}, got {adapter!r}.")
+            raise ConfigError(f"System.adapters['{mode}']['{kind}'] must be a {cls.__name__}, got {adapter!r}.",
+                              binding="System.adapters")
         adapters[kind] = adapter
     adapters["batch"].mode = mode
     return adapters

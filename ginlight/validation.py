@@ -44,6 +44,7 @@ def check_system(system: System, stage: str, uses_datamodule: bool) -> None:
         raise ConfigError(
             f"System.criterion is the class {system.criterion.__name__}, not an instance.",
             hint=f"Add parentheses: `System.criterion = @{system.criterion.__name__}()`.",
+            binding="System.criterion",
         )
     if uses_datamodule:
         return
@@ -74,7 +75,7 @@ def _check_mode(system: System, mode: str) -> None:
     try:
         input, target, _ = adapters["batch"](batch)
     except AdapterError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(str(exc), binding=exc.binding) from None
     try:
         pred = system.model(input) if mode == "train" or system.inferer is None else system.inferer(input, system.model)
     except Exception as exc:
