@@ -24,7 +24,9 @@ RUN = "<RUN>"
 PATH_DIRECTIVE = "# ginlight-path: "  # ginlight.config.PATH_DIRECTIVE, spelled out: the file format is the contract
 MASKED = "<masked>"
 #: run.json fields that differ between two runs of one config whatever the code does: when and where.
-WHEN_AND_WHERE = {"start_time", "end_time", "time", "hostname", "cwd", "argv", "duration", "duration_s", "pid"}
+#: (``root``: the --root_dir a tracker store lives in, ``trackers.root``, and a git work tree's, ``git.root``.)
+WHEN_AND_WHERE = {"start_time", "end_time", "time", "hostname", "cwd", "argv", "duration", "duration_s", "pid",
+                  "root"}
 _STAMP = re.compile(r"\d{8}-\d{6}(-\d+)?")
 _EVENTS = re.compile(r"events\.out\.tfevents\..*")
 #: Lines of differences shown before the rest are counted.
