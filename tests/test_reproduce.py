@@ -15,6 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import gin
 import pytest
 import torch
 from conftest import CONFIGS, EXAMPLES_PROJECT, SHIPPED, SHORT, bindings, ginlight_train, read_record, run_dirs
@@ -181,14 +182,32 @@ def test_a_drawn_seed_is_recorded_and_reruns_exactly(shipped, tmp_path):
     assert_same_outcome(drawn, rerun)
 
 
+@gin.configurable
+class FlagProbe(torch.nn.Module):
+    """The model it wraps, recording torch's deterministic flags as each training step sees them."""
+
+    seen: list[tuple[bool, bool]] = []
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.seen.append((torch.are_deterministic_algorithms_enabled(),
+                              torch.utils.deterministic.fill_uninitialized_memory))
+        return self.module(x)
+
+
 @pytest.mark.parametrize("bound, fills", [([], False), (["Trainer.deterministic = True"], True)])
-def test_ginlight_runs_deterministic_algorithms_without_filling_new_tensors_unless_bound(bound, fills, tmp_path,
-                                                                                        torch_flags):
+def test_ginlight_trains_with_deterministic_algorithms_without_filling_new_tensors_unless_bound(bound, fills, tmp_path,
+                                                                                               torch_flags):
     """docs/performance.md: the fill cost a CNN's step 5%; a Trainer.deterministic of the user's own gets
-    PyTorch's behaviour unchanged. (In this process: the flags are process-wide state.)"""
-    ginlight.train([CONFIGS / "classifier.gin"], ONE_EPOCH + bound, root_dir=tmp_path)
-    assert torch.are_deterministic_algorithms_enabled()
-    assert torch.utils.deterministic.fill_uninitialized_memory is fills
+    PyTorch's behaviour unchanged. (In this process: the flags are process-wide state, seen from inside.)"""
+    FlagProbe.seen.clear()
+    probe = ["System.model = @FlagProbe()", "FlagProbe.module = @ginlight.models.ConvNet()"]
+    ginlight.train([CONFIGS / "classifier.gin"], ONE_EPOCH + probe + bound, root_dir=tmp_path)
+    assert FlagProbe.seen == [(True, fills)] * 3  # every training step (SHORT: 3 batches)
 
 
 def test_weights_hash_sees_every_bit_key_dtype_and_shape():
