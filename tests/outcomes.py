@@ -59,16 +59,17 @@ def record(run_dir: Path, ignore: Iterable[str] = ()) -> dict[str, Any]:
     return _masked(_mask_fields({k: v for k, v in data.items() if k not in set(ignore)}), run_dir)
 
 
-def differences(a: Path, b: Path, *, only_in_b: Iterable[str] = (), ignore_record: Iterable[str] = ()) -> list[str]:
+def differences(a: Path, b: Path, *, only_in_a: Iterable[str] = (), only_in_b: Iterable[str] = (),
+                ignore_record: Iterable[str] = ()) -> list[str]:
     """Every way run directory ``b`` differs from ``a``; empty when they are the same run.
 
-    ``only_in_b``: files that ``b`` alone is expected to hold (``reproduction.json``);
+    ``only_in_a``, ``only_in_b``: files that one of them alone may hold (``reproduction.json``);
     ``ignore_record``: ``run.json`` fields that only one of them is expected to hold
     (``resumptions``).
     """
     a, b = Path(a), Path(b)
     found = []
-    files_a, files_b = files(a), files(b) - set(only_in_b)
+    files_a, files_b = files(a) - set(only_in_a), files(b) - set(only_in_b)
     found += [f"file only in a: {name}" for name in sorted(files_a - files_b)]
     found += [f"file only in b: {name}" for name in sorted(files_b - files_a)]
     cwd_b = json.loads((b / "run.json").read_text()).get("cwd")
