@@ -12,7 +12,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 
-from ginlight import rundir
+from ginlight import __version__, rundir
 
 __all__ = ["PredictionWriter", "OperativeConfigWriter", "LastCheckpoint", "NonFiniteLossCheck"]
 
@@ -132,8 +132,6 @@ class OperativeConfigWriter(Callback):
         return text
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
-        from ginlight import __version__
-
         checkpoint["ginlight"] = {"operative_config": self.path.read_text(), "version": __version__}
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

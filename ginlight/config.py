@@ -593,7 +593,8 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
         passed = next((values for key, values in implicit.items()
                        if gin.config._REGISTRY.get_match(key).selector == selector), {}) if not scope else {}
         rows.append((f"# {name}", ""))
-        parameters = list(bound) if scope else [*signature_parameters(selector), *bound]
+        signature = signature_parameters(selector)
+        parameters = list(bound) if scope else [*signature, *bound]
         for param in dict.fromkeys(parameters):
             if param in bound:
                 statement = _binding_statement(name, param)
@@ -602,7 +603,7 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
             elif param in passed:
                 rows.append((f"{name}.{param} = {passed[param]}", "ginlight's default"))
             else:
-                default = signature_parameters(selector)[param]
+                default = signature[param]
                 if default is inspect.Parameter.empty or default is gin.REQUIRED:
                     rows.append((f"{name}.{param} = REQUIRED", "required, and not bound"))
                 else:

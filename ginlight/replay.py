@@ -18,6 +18,7 @@ import gin
 from lightning import Callback
 
 from ginlight.config import config_str, register_referenced
+from ginlight.project import add_to_path
 
 __all__ = ["GinConfigCarrier"]
 
@@ -56,8 +57,6 @@ class GinConfigCarrier(Callback):
         """Parses the carried configuration unless this process has one already."""
         if gin.config._CONFIG:
             return
-        from ginlight.project import add_to_path
-
         for path in self.paths:
             add_to_path(path)
         register_referenced([self.text])

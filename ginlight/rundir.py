@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from ginlight import source
+
 __all__ = ["create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
 
 #: The files every run directory holds.
@@ -98,9 +100,8 @@ class RunRecord:
         ``code_changed`` lists the modules whose source differs from the run's start.
         """
         started = (self.data.get("code") or {}).get("modules") or {}
-        changed = sorted(name for name in {*started, *modules}
-                         if (started.get(name) or {}).get("sha256") != (modules.get(name) or {}).get("sha256"))
-        entry = {"time": _now(), "from_checkpoint": from_checkpoint, "code_changed": changed}
+        entry = {"time": _now(), "from_checkpoint": from_checkpoint,
+                 "code_changed": source.changed_modules(started, modules)}
         self.update(status="running", error=None, end_time=None,
                     resumptions=[*self.data.get("resumptions", []), entry])
 

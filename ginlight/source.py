@@ -19,7 +19,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-__all__ = ["user_modules", "import_root", "fingerprint", "snapshot", "differences", "PATCH", "SOURCES", "PATCH_LIMIT", "SOURCES_LIMIT"]
+__all__ = ["user_modules", "import_root", "fingerprint", "snapshot", "differences", "changed_modules", "PATCH", "SOURCES", "PATCH_LIMIT", "SOURCES_LIMIT"]
 
 #: Files a run directory keeps of the code (relative to it).
 PATCH = "code.patch"
@@ -134,10 +134,13 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             what = "commit" if key == "commit" else "uncommitted changes (code.patch)"
             lines.append(f"{what}: {git_a.get(key) or '-'} vs {git_b.get(key) or '-'}")
     modules_a, modules_b = ((record.get("code") or {}).get("modules") or {} for record in (a, b))
-    for name in sorted({*modules_a, *modules_b}):
-        hash_a = (modules_a.get(name) or {}).get("sha256")
-        hash_b = (modules_b.get(name) or {}).get("sha256")
-        if hash_a != hash_b:
-            state = "only in the first" if hash_b is None else "only in the second" if hash_a is None else "differs"
-            lines.append(f"module {name}: {state}")
+    for name in changed_modules(modules_a, modules_b):
+        state = ("only in the first" if name not in modules_b else "only in the second" if name not in modules_a
+                 else "differs")
+        lines.append(f"module {name}: {state}")
     return lines
+
+
+def changed_modules(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> list[str]:
+    """The modules whose source differs between two :func:`fingerprint` s, or that only one of them has."""
+    return sorted(name for name in {*a, *b} if (a.get(name) or {}).get("sha256") != (b.get(name) or {}).get("sha256"))

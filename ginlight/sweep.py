@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import optuna
+import gin
 from gin import config_parser
 from optuna.trial import TrialState
 
@@ -910,11 +911,7 @@ def _check_arguments(space: Sequence[Parameter], mode: str, trials: int | None, 
 def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], space: Sequence[Parameter],
                   search_paths: Sequence[str | os.PathLike], projects: Sequence[str]) -> None:
     """Parses the config with each swept value, so that a typo fails now rather than in every trial."""
-    from ginlight.project import add_to_path, import_projects
-
-    add_to_path(os.getcwd())
-    import_projects(projects)
-    config.parse(gin_files, bindings, search_paths)
+    config.load(gin_files, bindings, search_paths, projects)
     macros = {p.key for p in space if "." not in p.key}
     defined = {key for key in macros if _macro_defined(key)}
     for parameter in space:
@@ -931,8 +928,6 @@ def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str
 
 
 def _macro_defined(name: str) -> bool:
-    import gin
-
     try:
         gin.query_parameter(f"%{name}")
     except ValueError:
