@@ -10,8 +10,10 @@ import inspect
 import sys
 from typing import Sequence
 
+import gin
 from absl import flags
 
+from ginlight import config, registry  # gin and the registry, not torch: --help stays fast
 from ginlight.cli import common
 
 common.define_gin_flags()
@@ -101,7 +103,6 @@ def _refuse_with(flag: str, others: Sequence[str], reason: str) -> None:
 
 
 def _print_config() -> int:
-    from ginlight import config
     from ginlight.experiment import implicit_defaults
 
     config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
@@ -110,15 +111,10 @@ def _print_config() -> int:
 
 
 def _list_configurables(pattern: str) -> int:
-    import gin
-
-    from ginlight import config
-    from ginlight.registry import register_all, register_modules_matching
-
     # The config's imports and --project register their configurables, as for training.
     config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
-    register_all()
-    register_modules_matching(pattern)  # einops.layers.*: what einops.layers offers
+    registry.register_all()
+    registry.register_modules_matching(pattern)  # einops.layers.*: what einops.layers offers
     names = sorted(selector for selector, _ in gin.config._REGISTRY.items())
     matched = [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.lower(), pattern.lower())]
     for name in matched:
