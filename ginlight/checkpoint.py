@@ -11,7 +11,6 @@ that was never stopped.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pickle
 import random
@@ -28,10 +27,6 @@ from ginlight.errors import ConfigError
 
 __all__ = ["load_system", "read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of",
            "RandomStateInCheckpoint"]
-
-#: The checkpoint a run directory resumes from, relative to the run directory.
-LAST = Path(rundir.CHECKPOINTS) / "last.ckpt"
-
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads a checkpoint onto the CPU with ``weights_only=True``: tensors and plain data only, no code.
@@ -74,26 +69,15 @@ def checkpoint_of(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_file():
         return path
-    record = path / rundir.RECORD
-    if not record.is_file():
-        raise ConfigError(f"'{path}' is neither a checkpoint file nor a run directory (it has no {rundir.RECORD}).",
-                          hint="Pass a .ckpt file or a run directory made by ginlight-train.")
-    best = json.loads(record.read_text()).get("best_checkpoint")
-    # Looked up by name: run.json holds the path as the run saw it, which may be relative or moved since.
-    if best and (path / rundir.CHECKPOINTS / Path(best).name).is_file():
-        return path / rundir.CHECKPOINTS / Path(best).name
-    if (path / LAST).is_file():
-        return path / LAST
-    raise ConfigError(f"run directory '{path}' has no checkpoint.",
-                      hint="Only runs that trained (--stage=fit) write checkpoints.")
+    if not path.is_dir():
+        raise ConfigError(f"checkpoint '{path}' not found.", hint="Pass a .ckpt file or a run directory.")
+    return rundir.RunDir.open(path).checkpoint()
 
 
 def run_name(checkpoint_path: Path) -> str:
     """The name of the run that wrote ``checkpoint_path`` when it lies in a run directory, else the file's stem."""
-    folder = checkpoint_path.resolve().parent
-    if folder.name == rundir.CHECKPOINTS and (folder.parent / rundir.RECORD).is_file():
-        return folder.parent.parent.name
-    return checkpoint_path.stem
+    run = rundir.RunDir.holding(checkpoint_path)
+    return run.name if run is not None else checkpoint_path.stem
 
 
 @contextlib.contextmanager

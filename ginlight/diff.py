@@ -11,7 +11,6 @@ telling result: they spell every name the same way and list every default.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import re
@@ -62,14 +61,11 @@ def read_config(path: str | os.PathLike) -> Config:
     """Reads a run directory (its operative config and final metrics) or a gin file."""
     path = Path(path)
     if path.is_dir():
-        if not (path / rundir.OPERATIVE_CONFIG).is_file():
-            raise ConfigError(f"'{path}' is a folder but not a run directory (it has no {rundir.OPERATIVE_CONFIG}).",
-                              hint="Pass a run directory made by ginlight-train, or a .gin file.")
+        run = rundir.RunDir.open(path, needs=(rundir.OPERATIVE_CONFIG,))
         config = Config(path)
-        _read_file(path / rundir.OPERATIVE_CONFIG, config, [])
-        record = path / rundir.RECORD
-        if record.is_file():
-            config.record = json.loads(record.read_text())
+        _read_file(run.operative_config, config, [])
+        if run.record_file.is_file():
+            config.record = run.read_record()
             config.metrics = config.record.get("metrics") or {}
         return config
     if not path.is_file():

@@ -161,10 +161,8 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
     run is left as it is. Raises :class:`ConfigError` when ``run_dir`` is not a
     training run.
     """
-    path = Path(run_dir)
-    if not (path / rundir.RECORD).is_file() or not (path / rundir.OPERATIVE_CONFIG).is_file():
-        raise ConfigError(f"'{path}' is not a run directory (it needs {rundir.RECORD} and {rundir.OPERATIVE_CONFIG}).",
-                          hint="Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>.")
+    run = rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG))
+    path = run.path
     record = rundir.RunRecord(path)
     if record.data.get("stage", "fit") != "fit":
         raise ConfigError(f"run '{path}' ran --stage={record.data['stage']}; only training runs can be resumed.",
@@ -172,10 +170,10 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
     if record.data.get("status") == "completed":
         rank_zero_info(f"Run {path} already completed; there is nothing to resume.")
         return RunResult(path, "completed", record.data.get("metrics", {}), record.data.get("best_checkpoint"))
-    last = path / checkpoint.LAST
+    last = run.last_checkpoint
     if last.is_file():
         checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
-    return _execute([(path / rundir.OPERATIVE_CONFIG).resolve()], (), search_paths=(), projects=(), stage="fit",
+    return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
                     ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
                     name=None, argv=argv, resuming=True)
 

@@ -138,11 +138,7 @@ def compare(original: str | os.PathLike, rerun: str | os.PathLike) -> Comparison
 
 
 def _record(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / rundir.RECORD
-    if not path.is_file() or not (run_dir / rundir.OPERATIVE_CONFIG).is_file():
-        raise ConfigError(f"'{run_dir}' is not a run directory (it needs {rundir.RECORD} and {rundir.OPERATIVE_CONFIG}).",
-                          hint="Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>.")
-    return json.loads(path.read_text())
+    return rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG)).read_record()
 
 
 def reproduce(

@@ -1,4 +1,9 @@
-"""Run directories: one per run, never reused, holding everything needed to rerun it."""
+"""Run directories: one per run, never reused, holding everything needed to rerun it.
+
+This module is the one place that knows a run directory's layout. :class:`RunDir`
+opens one, reads its record and finds its checkpoints; :class:`RunRecord` writes
+``run.json``; every other module goes through them.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from ginlight import source
+from ginlight.errors import ConfigError
 
-__all__ = ["create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
+__all__ = ["RunDir", "create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
 
 #: The files every run directory holds.
 CONFIG = "config.gin"
@@ -26,6 +32,103 @@ OPERATIVE_CONFIG = "operative_config.gin"
 RECORD = "run.json"
 LOG = "train.log"
 CHECKPOINTS = "checkpoints"
+#: The checkpoint a run resumes from, in :data:`CHECKPOINTS`; Lightning's own name for it.
+LAST_CHECKPOINT = "last.ckpt"
+#: A folder holding any of these is a run directory, a run cut short before its record included.
+MARKERS = (RECORD, OPERATIVE_CONFIG, CONFIG)
+_NOT_A_RUN_HINT = "Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>."
+
+
+class RunDir:
+    """A run directory: where its files are, what its record says, which checkpoints it has.
+
+    :meth:`open` is the one check of "is this a run" and the one message when it is not.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @staticmethod
+    def recognises(path: str | os.PathLike) -> bool:
+        """Whether ``path`` is a run directory: a folder holding any of :data:`MARKERS`."""
+        return any((Path(path) / marker).is_file() for marker in MARKERS)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, needs: tuple[str, ...] = (RECORD,)) -> RunDir:
+        """The run directory at ``path``; :class:`ConfigError` unless it holds each file of ``needs``."""
+        run = cls(path)
+        missing = [name for name in needs if not (run.path / name).is_file()]
+        if missing:
+            what = "is not a run directory" if not cls.recognises(run.path) else "is a run directory cut short"
+            raise ConfigError(f"'{run.path}' {what}: it has no {' and no '.join(missing)}.", hint=_NOT_A_RUN_HINT)
+        return run
+
+    @classmethod
+    def holding(cls, file: str | os.PathLike) -> RunDir | None:
+        """The run directory that ``file`` (its operative config, a checkpoint) lies in, if any."""
+        folder = Path(file).resolve().parent
+        if folder.name == CHECKPOINTS:
+            folder = folder.parent
+        return cls(folder) if (folder / RECORD).is_file() else None
+
+    @property
+    def name(self) -> str:
+        """The run's name: the folder its run directories share (``runs/<name>/<timestamp>``)."""
+        return self.path.resolve().parent.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def operative_config(self) -> Path:
+        return self.path / OPERATIVE_CONFIG
+
+    @property
+    def record_file(self) -> Path:
+        return self.path / RECORD
+
+    @property
+    def log(self) -> Path:
+        return self.path / LOG
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """Where ``last.ckpt`` is, whether or not it was written yet."""
+        return self.checkpoints / LAST_CHECKPOINT
+
+    def read_record(self) -> dict[str, Any]:
+        """What ``run.json`` says; :class:`ConfigError` naming the file when it cannot be read as an object."""
+        try:
+            record = json.loads(self.record_file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"'{self.path}' has no {RECORD}.", hint=_NOT_A_RUN_HINT) from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(f"{RECORD} cannot be read (cut short, or edited by hand?): {exc}",
+                              location=str(self.record_file), hint="Repair or restore the file.") from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"{RECORD} holds {type(record).__name__}, not an object",
+                              location=str(self.record_file), hint="Repair or restore the file.")
+        return record
+
+    def best_checkpoint(self) -> Path | None:
+        """The best checkpoint the record names, when it is still there."""
+        best = self.read_record().get("best_checkpoint")
+        # Looked up by name: run.json holds the path as the run saw it, which may be relative or moved since.
+        path = self.checkpoints / Path(best).name if best else None
+        return path if path is not None and path.is_file() else None
+
+    def checkpoint(self) -> Path:
+        """The best checkpoint, else ``last.ckpt``; :class:`ConfigError` when the run wrote neither."""
+        found = self.best_checkpoint() or (self.last_checkpoint if self.last_checkpoint.is_file() else None)
+        if found is None:
+            raise ConfigError(f"run directory '{self.path}' has no checkpoint.",
+                              hint="Only runs that trained (--stage=fit) write checkpoints.")
+        return found
 
 
 def create_run_dir(root: str | os.PathLike, name: str, prefix: str = "") -> Path:
@@ -50,10 +153,8 @@ def create_run_dir(root: str | os.PathLike, name: str, prefix: str = "") -> Path
 def name_for(gin_file: Path) -> str:
     """The name of a run of ``gin_file``: its stem, or for a run directory's operative config, that run's name,
     so that a rerun lands beside the run it repeats."""
-    folder = gin_file.resolve().parent
-    if gin_file.name == OPERATIVE_CONFIG and (folder / RECORD).is_file():
-        return folder.parent.name
-    return gin_file.stem
+    run = RunDir.holding(gin_file) if gin_file.name == OPERATIVE_CONFIG else None
+    return run.name if run is not None else gin_file.stem
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -75,7 +176,7 @@ class RunRecord:
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / RECORD
-        self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.data: dict[str, Any] = RunDir(run_dir).read_record() if self.path.exists() else {}
 
     def start(self, argv: list[str], seed: int) -> None:
         self.data.update(

@@ -1,6 +1,6 @@
 """Many runs at a glance: one row per run directory, the bindings that differ between the runs, final metrics.
 
-``run.json`` is read with :mod:`json` and operative configs with gin's parser
+``run.json`` is read through :class:`ginlight.rundir.RunDir` and operative configs with gin's parser
 (:func:`ginlight.diff.read_config`), so a listing imports neither torch nor
 Lightning and a thousand runs list in well under two seconds
 (``python -m benchmarks.runs_listing``, docs/runs.md). A run directory that
@@ -34,7 +34,6 @@ STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
 FORMATS = ("table", "csv", "json", "markdown")
 #: The fields ``--filter`` matches besides bindings.
 FILTER_FIELDS = ("name", "status", "stage")
-_MARKERS = (rundir.RECORD, rundir.OPERATIVE_CONFIG, rundir.CONFIG)
 _ABSENT = object()
 
 
@@ -102,20 +101,16 @@ def find_run_dirs(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, str]]:
         if not given.is_dir():
             raise ConfigError(f"'{given}' is not a folder.",
                               hint="Pass a root of run directories (such as runs) or run directories.")
-        if _is_run_dir(given):
+        if rundir.RunDir.recognises(given):
             found.append((given, str(given)))
             continue
         for folder, subfolders, files in os.walk(given):
             subfolders.sort()
-            if any(marker in files for marker in _MARKERS):
+            if any(marker in files for marker in rundir.MARKERS):
                 subfolders.clear()
                 path = Path(folder)
                 found.append((path, path.relative_to(given).as_posix()))
     return found
-
-
-def _is_run_dir(path: Path) -> bool:
-    return any((path / marker).is_file() for marker in _MARKERS)
 
 
 def read_run(run_dir: Path, name: str) -> Run:
@@ -132,17 +127,14 @@ def read_runs(paths: Sequence[str | os.PathLike]) -> list[Run]:
 
 
 def _read_record(run: Run) -> None:
-    path = run.run_dir / rundir.RECORD
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
+    found = rundir.RunDir(run.run_dir)
+    if not found.record_file.is_file():
         run.warnings.append(f"no {rundir.RECORD}: its status and metrics are unknown")
         return
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        run.warnings.append(f"{rundir.RECORD} cannot be read (cut short, or edited by hand?): {exc}")
-        return
-    if not isinstance(record, dict):
-        run.warnings.append(f"{rundir.RECORD} holds {type(record).__name__}, not an object")
+    try:
+        record = found.read_record()
+    except ConfigError as exc:
+        run.warnings.append(exc.message)
         return
     run.status = _typed(run, record, "status", str)
     run.stage = _typed(run, record, "stage", str)
@@ -437,17 +429,7 @@ def set_tags(run_dir: str | os.PathLike, tags: Sequence[str]) -> Run:
     a reader sees the old record or the new one, never half of one. Raises
     :class:`ConfigError` when ``run_dir`` has no readable ``run.json``.
     """
-    path = Path(run_dir)
-    if not (path / rundir.RECORD).is_file():
-        raise ConfigError(f"'{path}' has no {rundir.RECORD}: it is not a run directory.",
-                          hint="Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>.")
-    try:
-        record = rundir.RunRecord(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path / rundir.RECORD}: {exc}; its tags cannot be set.",
-                          hint="Repair or restore the file first.") from None
-    if not isinstance(record.data, dict):
-        raise ConfigError(f"{path / rundir.RECORD} does not hold an object; its tags cannot be set.",
-                          hint="Repair or restore the file first.")
+    path = rundir.RunDir.open(run_dir).path
+    record = rundir.RunRecord(path)  # a record that cannot be read fails here, naming the file
     record.update(tags=list(dict.fromkeys(tags)))
     return read_run(path, str(path))

@@ -20,7 +20,6 @@ through ``sacct``, which needs SLURM's accounting database.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -89,8 +88,8 @@ def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLi
 def _started_by(run_dir: Path, job_id: str, argv: Sequence[str]) -> bool:
     """Whether ``run_dir`` records a training run started by job ``job_id`` with the arguments of ``argv``."""
     try:
-        record = json.loads((run_dir / rundir.RECORD).read_text())
-    except (OSError, ValueError):
+        record = rundir.RunDir(run_dir).read_record()
+    except ConfigError:
         return False
     # The program's path aside: Lightning's DDP ranks rerun it as `python <path>`.
     return ((record.get("slurm") or {}).get("job_id") == job_id and record.get("stage", "fit") == "fit"

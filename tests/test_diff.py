@@ -104,6 +104,6 @@ def test_diff_of_what_is_neither_a_run_nor_a_gin_file_exits_2(tmp_path):
     (tmp_path / "a.gin").write_text("Trainer.max_epochs = 3\n")
     result = ginlight_diff(str(tmp_path / "a.gin"), str(tmp_path))
     assert result.returncode == 2
-    assert "is a folder but not a run directory" in result.stderr
+    assert "is not a run directory" in result.stderr
     result = ginlight_diff(str(tmp_path / "a.gin"))
     assert result.returncode == 2 and "expected two runs or gin files" in result.stderr

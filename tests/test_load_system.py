@@ -101,7 +101,7 @@ def test_a_checkpoint_without_a_ginlight_config_is_refused(tmp_path):
     torch.save({"state_dict": {}}, plain)
     with pytest.raises(ginlight.ConfigError, match="holds no ginlight config"):
         ginlight.load_system(plain)
-    with pytest.raises(ginlight.ConfigError, match="neither a checkpoint file nor a run directory"):
+    with pytest.raises(ginlight.ConfigError, match="is not a run directory"):
         ginlight.load_system(tmp_path)
 
 
