@@ -30,13 +30,13 @@ from ginlight import checkpoint, config, distributed, pruning, rundir, slurm, so
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, OperativeConfigWriter, PredictionWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.reproduce import weights_hash
-from ginlight.replay import GinConfigCarrier
+from ginlight.config_carrier import GinConfigCarrier
+from ginlight.dry_run import check_system
+from ginlight.stages import STAGES
 from ginlight.system import System
-from ginlight.validation import check_system
 
-__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "STAGES"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment"]
 
-STAGES = ("fit", "validate", "test", "predict")
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
 RUN_DIR_ENV = "GINLIGHT_RUN_DIR"

@@ -18,11 +18,10 @@ from torchmetrics.wrappers.abstract import WrapperMetric
 
 from ginlight.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from ginlight.errors import ConfigError
+from ginlight.stages import METRIC_MODES, MODES
 
 __all__ = ["System"]
 
-MODES = ("train", "val", "test", "predict")
-_METRIC_MODES = ("train", "val", "test")
 _ADAPTER_TYPES = {
     "batch": BatchAdapter,
     "criterion": CriterionAdapter,
@@ -116,7 +115,7 @@ class System(LightningModule):
         if scheduler_interval not in ("epoch", "step"):
             raise ConfigError(f"System.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}.",
                               binding="System.scheduler_interval")
-        _check_modes("metrics", metrics, _METRIC_MODES)
+        _check_modes("metrics", metrics, METRIC_MODES)
         _check_modes("dataloaders", dataloaders, MODES)
         _check_modes("adapters", adapters, MODES)
         self.model = model

@@ -22,7 +22,7 @@ from conftest import REPO, SHORT, bindings, read_record, run_dirs
 
 import ginlight
 from ginlight import config
-from ginlight.replay import GinConfigCarrier
+from ginlight.config_carrier import GinConfigCarrier
 
 TRAIN = Path(sys.executable).parent / "ginlight-train"
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}

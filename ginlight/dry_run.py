@@ -1,4 +1,4 @@
-"""A dry pass over one batch, so a mistake in the wiring fails before training, not after an hour.
+"""The dry run: one batch through the System before training, so a wiring mistake fails now, not an hour in.
 
 For each mode the stage runs, the first batch of the System's loader goes through
 the batch adapter, the model, the criterion and (a copy of) the metrics, with
@@ -14,12 +14,10 @@ import torch
 
 from ginlight.adapters import AdapterError
 from ginlight.errors import ConfigError, user_frame
+from ginlight.stages import MODES_OF_STAGE
 from ginlight.system import System
 
-__all__ = ["MODES_OF_STAGE", "check_system", "describe"]
-
-#: The System modes each stage runs.
-MODES_OF_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
+__all__ = ["check_system", "describe"]
 
 
 def describe(value: Any) -> str:

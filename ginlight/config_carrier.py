@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 import gin
 from lightning import Callback
+from lightning.fabric.utilities.seed import pl_worker_init_function
 
 from ginlight.config import config_str, register_referenced
 from ginlight.project import add_to_path
@@ -67,8 +68,6 @@ class GinConfigCarrier(Callback):
             self.worker_init_fn(worker_id)
         elif os.environ.get("PL_SEED_WORKERS") == "1":
             # Lightning seeds workers only when a loader has no worker_init_fn of its own.
-            from lightning.fabric.utilities.seed import pl_worker_init_function
-
             pl_worker_init_function(worker_id)
 
     def wrap_workers(self, loader: Any) -> None:

@@ -1,4 +1,4 @@
-"""ginlight.validation: the dry pass over one batch before training, which must change nothing training sees."""
+"""ginlight.dry_run: the dry run of one batch before training, which must change nothing training sees."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import ginlight
 from ginlight.system import System
-from ginlight.validation import check_system, describe
+from ginlight.dry_run import check_system, describe
 
 
 def _loader(n: int = 8, features: int = 4) -> DataLoader:

@@ -1,4 +1,4 @@
-"""ginlight.replay.GinConfigCarrier: gin's configuration carried into processes that start with none."""
+"""ginlight.config_carrier.GinConfigCarrier: gin's configuration carried into processes that start with none."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lightning.fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader
 
 from ginlight import config
-from ginlight.replay import GinConfigCarrier
+from ginlight.config_carrier import GinConfigCarrier
 
 # What a spawned process does with a carrier: unpickle it (as ddp_spawn and DataLoader workers do), then call
 # what the configuration binds.
