@@ -14,10 +14,10 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric, MetricCollection
-from torchmetrics.wrappers.abstract import WrapperMetric
 
 from ginlight.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from ginlight.errors import ConfigError
+from ginlight.pending_updates import PendingUpdates
 from ginlight.stages import METRIC_MODES, MODES
 
 __all__ = ["System"]
@@ -301,76 +301,6 @@ class System(LightningModule):
             groups.append({"params": params, **options})
         rest = [p for p in self.model.parameters() if id(p) not in grouped]
         return ([{"params": rest}] if rest else []) + groups
-
-
-class PendingUpdates:
-    """Holds a metric's updates back and applies them together, as one update of the concatenated batches.
-
-    A torchmetrics update has a fixed cost (argument checks, a dozen small kernels,
-    state writes through ``nn.Module.__setattr__``, on a GPU host syncs in the
-    checks) that outweighs a small model's whole step. Metric states are sums or
-    concatenations over samples, so one update with several batches concatenated
-    leaves the state that one update per batch would. Held updates are applied
-    once they hold :data:`PENDING_ELEMENTS` values, and by :meth:`flush`, which must
-    precede ``compute()``. The first update after a flush is applied at once, so
-    that arguments a metric rejects fail at the step that passed them; so are
-    updates whose arguments do not concatenate with the held ones (anything but
-    tensors with a batch dimension, other shapes, dtypes or devices), and every
-    update of torchmetrics' wrappers, whose state may depend on how samples were
-    grouped into updates.
-    """
-
-    def __init__(self, metric: Metric | MetricCollection):
-        self.metric = metric
-        wrapped = metric.values() if isinstance(metric, MetricCollection) else [metric]
-        self.holds = not any(isinstance(m, WrapperMetric) for m in wrapped)
-        self.held: list[tuple[list[torch.Tensor], dict[str, torch.Tensor]]] = []
-        self.layout: tuple | None = None  # of the held updates' arguments (see _layout)
-        self.elements = 0
-        self.updated = False  # since the last flush
-
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
-        layout = _layout(args, kwargs) if self.holds and self.updated else None
-        if layout is None or (self.held and layout != self.layout):
-            self.flush()
-            self.metric.update(*args, **kwargs)
-            self.updated = True
-            return
-        self.layout = layout
-        self.held.append(([a.detach() for a in args], {k: v.detach() for k, v in kwargs.items()}))
-        for value in (*args, *kwargs.values()):
-            self.elements += value.numel()
-        if self.elements >= PENDING_ELEMENTS:
-            self._apply_held()
-
-    def flush(self) -> bool:
-        """Applies the held updates; returns whether the metric was updated since the last flush."""
-        self._apply_held()
-        updated, self.updated = self.updated, False
-        return updated
-
-    def _apply_held(self) -> None:
-        if not self.held:
-            return
-        held, self.held, self.elements = self.held, [], 0
-        args = [torch.cat(column) for column in zip(*(a for a, _ in held))]
-        kwargs = {key: torch.cat([k[key] for _, k in held]) for key in held[0][1]}
-        self.metric.update(*args, **kwargs)
-
-
-#: Values (summed over the held arguments) that make :class:`PendingUpdates` apply its held updates.
-PENDING_ELEMENTS = 2**16
-
-
-def _layout(args: tuple, kwargs: dict) -> tuple | None:
-    """What must match for updates to concatenate along dim 0: each argument's position or name, shape
-    past the batch dimension, dtype and device. None when an argument is not a tensor with a batch dimension."""
-    layout = []
-    for name, value in (*enumerate(args), *kwargs.items()):
-        if not isinstance(value, torch.Tensor) or not value.ndim:
-            return None
-        layout.append((name, value.shape[1:], value.dtype, value.device))
-    return tuple(layout)
 
 
 def _check_modes(name: str, value: Mapping[str, Any] | None, allowed: Sequence[str]) -> None:

@@ -1,4 +1,4 @@
-"""ginlight.system.PendingUpdates: metric updates held back and applied together leave the state of one per batch."""
+"""ginlight.pending_updates.PendingUpdates: metric updates held back and applied together leave the state of one per batch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.wrappers import Running
 
-from ginlight.system import PENDING_ELEMENTS, PendingUpdates
+from ginlight.pending_updates import PENDING_ELEMENTS, PendingUpdates
 
 
 def _batches(sizes, num_classes=5, features=()):
