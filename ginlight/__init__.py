@@ -18,7 +18,7 @@ _PUBLIC = {
     "Experiment": "ginlight.experiment",
     "RunResult": "ginlight.experiment",
     "train": "ginlight.experiment",
-    "load_system": "ginlight.checkpoint",
+    "load_system": "ginlight.experiment",
     "ConfigError": "ginlight.errors",
     "RunError": "ginlight.errors",
     "register_all": "ginlight.registry",

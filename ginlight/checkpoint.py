@@ -1,9 +1,10 @@
-"""Checkpoints that carry their own config: reading it back, and rebuilding a System from it.
+"""Checkpoints that carry their own config: reading one safely, its config back as a gin file, its weights' hash.
 
 Every checkpoint a ginlight run writes holds the run's operative config under
 ``checkpoint["ginlight"]`` (:class:`ginlight.callbacks.OperativeConfigWriter`), so a
-checkpoint alone is enough to rebuild its System. It also holds the random number
-generators' states (:class:`RandomStateInCheckpoint`), so that training resumed
+checkpoint alone is enough to rebuild its System (:func:`ginlight.load_system`). It
+also holds the random number generators' states
+(:class:`ginlight.callbacks.RandomStateInCheckpoint`), so that training resumed
 from an epoch-end checkpoint draws the same shuffles and dropout masks as a run
 that was never stopped.
 """
@@ -11,22 +12,19 @@ that was never stopped.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pickle
-import random
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-import numpy as np
 import torch
-from lightning import Callback, LightningModule
 
-from ginlight import config, rundir
+from ginlight import rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["load_system", "read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of",
-           "RandomStateInCheckpoint"]
+__all__ = ["read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of", "weights_hash"]
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads a checkpoint onto the CPU with ``weights_only=True``: tensors and plain data only, no code.
@@ -106,52 +104,21 @@ def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
             raise ConfigError(exc.message, location, exc.hint) from None
 
 
-def load_system(path: str | os.PathLike) -> LightningModule:
-    """Rebuilds the System saved in a checkpoint, with its weights, from the checkpoint alone.
+def weights_hash(state_dict: Mapping[str, Any]) -> str:
+    """The SHA-256 of a ``state_dict``, as hex.
 
-    ``path`` is a ``.ckpt`` file written by a ginlight run, or a run directory
-    (its best checkpoint when ``ModelCheckpoint.monitor`` was bound, else
-    ``checkpoints/last.ckpt``). The config stored in the checkpoint is parsed, so
-    the modules it imports must be importable; no ``.gin`` file is read. Like
-    Lightning's ``load_from_checkpoint``, the System is returned on the CPU in
-    training mode: call ``.eval()`` for inference.
+    Entries are taken in sorted key order; each contributes its key, then for a
+    tensor its dtype, its shape and its elements' raw bytes in row-major order
+    (for anything else, its ``repr``). Equal hashes mean bit-identical weights.
     """
-    from ginlight.experiment import build_experiment
-
-    checkpoint_path = checkpoint_of(path)
-    checkpoint = read_checkpoint(checkpoint_path)
-    with stored_config_file(checkpoint_path) as gin_file:
-        config.parse([gin_file])
-        system = build_experiment().system
-    system.on_load_checkpoint(checkpoint)
-    system.load_state_dict(checkpoint["state_dict"])
-    return system
-
-
-class RandomStateInCheckpoint(Callback):
-    """Saves the random number generators' states in each checkpoint and restores them on resume.
-
-    Lightning restores weights, optimizer, schedulers and loop counters, but not
-    the generators, and an unseeded ``DataLoader(shuffle=True)`` draws each
-    epoch's order from torch's global one. Stored as tensors and plain Python
-    values so the checkpoint still loads with ``weights_only=True``.
-    """
-
-    def state_dict(self) -> dict[str, Any]:
-        kind, keys, position, has_gauss, cached = np.random.get_state()
-        version, python_state, gauss = random.getstate()
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-            "numpy": [kind, keys.tolist(), position, has_gauss, cached],
-            "python": [version, list(python_state), gauss],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        kind, keys, position, has_gauss, cached = state["numpy"]
-        np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
-        version, python_state, gauss = state["python"]
-        random.setstate((version, tuple(python_state), gauss))
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        digest.update(key.encode() + b"\0")
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}\0".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            digest.update(repr(value).encode() + b"\0")
+    return digest.hexdigest()

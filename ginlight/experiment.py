@@ -27,15 +27,15 @@ from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
 from ginlight import checkpoint, config, distributed, pruning, rundir, slurm, source, trackers
-from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, OperativeConfigWriter, PredictionWriter
+from ginlight.callbacks import (LastCheckpoint, NonFiniteLossCheck, OperativeConfigWriter, PredictionWriter,
+                                RandomStateInCheckpoint)
 from ginlight.errors import ConfigError, RunError
-from ginlight.reproduce import weights_hash
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system
 from ginlight.stages import STAGES
 from ginlight.system import System
 
-__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -267,7 +267,7 @@ def _execute(
             metrics = _final_metrics(trainer)
             best = _best_checkpoint(trainer)
             record.finish(status, error, metrics=metrics, best_checkpoint=best,
-                          weights_sha256=weights_hash(experiment.system.state_dict()))
+                          weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()))
             feed.finish(record)
     return RunResult(path, status, metrics, best)
 
@@ -356,6 +356,26 @@ def build_experiment() -> Experiment:
     return _build(lambda: gin.get_configurable(_EXPERIMENT)())
 
 
+def load_system(path: str | os.PathLike) -> LightningModule:
+    """Rebuilds the System saved in a checkpoint, with its weights, from the checkpoint alone.
+
+    ``path`` is a ``.ckpt`` file written by a ginlight run, or a run directory
+    (its best checkpoint when ``ModelCheckpoint.monitor`` was bound, else
+    ``checkpoints/last.ckpt``). The config stored in the checkpoint is parsed, so
+    the modules it imports must be importable; no ``.gin`` file is read. Like
+    Lightning's ``load_from_checkpoint``, the System is returned on the CPU in
+    training mode: call ``.eval()`` for inference.
+    """
+    checkpoint_path = checkpoint.checkpoint_of(path)
+    stored = checkpoint.read_checkpoint(checkpoint_path)
+    with checkpoint.stored_config_file(checkpoint_path) as gin_file:
+        config.parse([gin_file])
+        system = build_experiment().system
+    system.on_load_checkpoint(stored)
+    system.load_state_dict(stored["state_dict"])
+    return system
+
+
 def _build(factory):
     """Builds with gin, turning gin's call errors into :class:`ConfigError`, located in the config."""
     try:
@@ -398,7 +418,7 @@ def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run_dir / rundir.CHECKPOINTS)
-    trainer.callbacks.append(checkpoint.RandomStateInCheckpoint())
+    trainer.callbacks.append(RandomStateInCheckpoint())
     if trainer.profiler.filename and trainer.profiler.dirpath is None:  # Lightning's default: the logger's folder
         trainer.profiler.dirpath = str(run_dir)
     trainer.callbacks += pruning.trial_callbacks()  # in a sweep's trial: reports to its Optuna trial

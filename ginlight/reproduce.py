@@ -5,49 +5,27 @@ machine and versions, a ginlight run on the CPU is bit-identical when rerun), wh
 each run recorded in ``run.json`` when it ended:
 
 - every final metric (what ``trainer.callback_metrics`` held at the end);
-- ``weights_sha256``, the :func:`weights_hash` of the System's ``state_dict`` at the end.
+- ``weights_sha256``, the :func:`ginlight.checkpoint.weights_hash` of the System's ``state_dict`` at the end.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-import torch
+from typing import Any, Sequence
 
 from ginlight import rundir, source
 from ginlight.errors import ConfigError, RunError
+from ginlight.experiment import RUN_DIR_ENV, train
 
-__all__ = ["weights_hash", "compare", "reproduce", "Comparison", "REPORT"]
+__all__ = ["compare", "reproduce", "Comparison", "REPORT"]
 
 #: The file a reproduction writes into the rerun's directory.
 REPORT = "reproduction.json"
 WEIGHTS = "weights sha256"
-
-
-def weights_hash(state_dict: Mapping[str, Any]) -> str:
-    """The SHA-256 of a ``state_dict``, as hex.
-
-    Entries are taken in sorted key order; each contributes its key, then for a
-    tensor its dtype, its shape and its elements' raw bytes in row-major order
-    (for anything else, its ``repr``). Equal hashes mean bit-identical weights.
-    """
-    digest = hashlib.sha256()
-    for key in sorted(state_dict):
-        value = state_dict[key]
-        digest.update(key.encode() + b"\0")
-        if isinstance(value, torch.Tensor):
-            tensor = value.detach().cpu().contiguous()
-            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}\0".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-        else:
-            digest.update(repr(value).encode() + b"\0")
-    return digest.hexdigest()
 
 
 @dataclass
@@ -162,8 +140,6 @@ def reproduce(
     in the new directory and returned. Raises :class:`RunError` when the rerun
     does not complete.
     """
-    from ginlight.experiment import RUN_DIR_ENV, train
-
     original = Path(run)
     record = _record(original)
     if record.get("status") != "completed":

@@ -1,4 +1,5 @@
-"""ginlight.checkpoint: the random states a checkpoint carries, and which checkpoint a run directory means."""
+"""ginlight.checkpoint: the random states a checkpoint carries, which checkpoint a run directory means, and the
+hash of its weights."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 import ginlight
-from ginlight.checkpoint import RandomStateInCheckpoint, checkpoint_of, read_checkpoint
+from ginlight.callbacks import RandomStateInCheckpoint
+from ginlight.checkpoint import checkpoint_of, read_checkpoint, weights_hash
 
 
 def _seed(seed: int) -> None:
@@ -74,3 +76,15 @@ def test_a_checkpoint_file_means_itself_and_a_run_without_checkpoints_is_refused
     assert checkpoint_of(tmp_path / "mine.ckpt") == tmp_path / "mine.ckpt"
     with pytest.raises(ginlight.ConfigError, match="has no checkpoint"):
         checkpoint_of(run)
+
+
+def test_weights_hash_sees_every_bit_key_dtype_and_shape():
+    weights = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.zeros(2, dtype=torch.bfloat16)}
+    reference = weights_hash(weights)
+    assert weights_hash({"b": weights["b"].clone(), "a": weights["a"].clone()}) == reference
+    flipped = weights["a"].clone()
+    flipped.view(torch.int32)[0, 0] ^= 1  # the lowest bit of one element
+    assert weights_hash({**weights, "a": flipped}) != reference
+    assert weights_hash({**weights, "a": weights["a"].reshape(3, 2)}) != reference
+    assert weights_hash({**weights, "a": weights["a"].double()}) != reference
+    assert weights_hash({"c": weights["a"], "b": weights["b"]}) != reference

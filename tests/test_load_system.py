@@ -13,7 +13,7 @@ import torch
 from conftest import CONFIGS, SHORT, ginlight_train, read_record, run_dirs
 
 import ginlight
-from ginlight.reproduce import weights_hash
+from ginlight.checkpoint import weights_hash
 
 USER_MODULE = '''
 import gin
@@ -61,7 +61,7 @@ def test_load_system_rebuilds_the_system_with_its_weights_in_a_fresh_process(tra
     last = run_dir / "checkpoints" / "last.ckpt"
     script = (
         "import json, ginlight\n"
-        "from ginlight.reproduce import weights_hash\n"
+        "from ginlight.checkpoint import weights_hash\n"
         f"system = ginlight.load_system({str(last)!r})\n"
         "print(json.dumps({'system': type(system).__name__, 'model': type(system.model).__name__,\n"
         "    'hidden': system.model.layers[1].out_features, 'weights': weights_hash(system.state_dict())}))\n"

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 import ginlight
 from ginlight.data import digits
-from ginlight.reproduce import weights_hash
+from ginlight.checkpoint import weights_hash
 
 
 @gin.configurable
