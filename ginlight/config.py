@@ -18,17 +18,14 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import gin
-from gin import config_parser
 
-from ginlight import gin_text, importable, registry, source
+from ginlight import gin_text, importable, internals, registry, source
 from ginlight.errors import ConfigError
 from ginlight.project import add_to_path, import_projects
 
-_LOCATION = re.compile(r'\n\s*In file "(?P<file>[^"]+)", line (?P<line>\d+)\n(?P<source>.*)', re.S)
 # The statements of the config parsed last, for locating what gin keeps no line for.
 _statements: list[gin_text.Statement] = []
 _STATEMENT = re.compile(r"^\s*[^#\s]", re.M)
-_CALL = re.compile(r"\n\s*In call to configurable '(?P<name>[^']+)'.*", re.S)
 
 
 def load(
@@ -64,11 +61,12 @@ def parse(
     _statements[:] = gin_text.read(files, bindings, search_paths)
     # gin looks for includes in the folders the reader looked in (gin_text.include_folders).
     read = [*files, *(Path(s.file) for s in _statements if s.file != gin_text.BINDINGS)]
-    gin.config._LOCATION_PREFIXES[:] = gin_text.include_folders(search_paths, read)
+    internals.set_include_folders(gin_text.include_folders(search_paths, read))
     for path in files:  # before registering: a path named there may be under one of these folders
         for folder in path_directives(path):
             add_to_path(folder)
-    register_referenced([path.read_text() for path in files] + list(bindings))
+    texts = [path.read_text() for path in dict.fromkeys(read)] + list(bindings)
+    register_referenced(_statements, texts)
     for path in files:
         with translate_errors(path):
             gin.parse_config_file(str(path))
@@ -79,58 +77,16 @@ def parse(
     _build_in_written_order()
 
 
-class Reference:
-    """A ``@configurable``, ``@configurable()`` or ``%MACRO`` as written, unresolved."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-class UnresolvedReferences(config_parser.ParserDelegate):
-    """Lets gin's parser read a config without the registry: references stay text (:class:`Reference`),
-    and the configurables they name are collected in :attr:`names`."""
-
-    def __init__(self):
-        self.names: set[str] = set()
-
-    def configurable_reference(self, scoped_name: str, evaluate: bool) -> Reference:
-        self.names.add(scoped_name)
-        return Reference(f"@{scoped_name}()" if evaluate else f"@{scoped_name}")
-
-    def macro(self, name: str) -> Reference:
-        return Reference(f"%{name}")
-
-
-def register_referenced(texts: Iterable[str]) -> None:
-    """Registers the components that gin ``texts`` name in bindings and references, following their
-    includes: the stack's (:func:`ginlight.registry.register_named`), then any other class or callable
-    named by its import path or by a :data:`REGISTER_DIRECTIVE` (:func:`ginlight.registry.register_importable`).
-
-    A text that does not parse registers everything instead, so that gin's own
-    parse reports the mistake as usual, with every name to suggest from.
-    """
-    names: set[str] = set()
-    pending, seen = list(texts), set()
-    try:
-        while pending:
-            references = UnresolvedReferences()
-            text = pending.pop()
-            names.update(_REGISTER_LINE.findall(text))
-            for statement in config_parser.ConfigParser(text, references):
-                if isinstance(statement, config_parser.BindingStatement):
-                    names.add(statement.selector)
-                elif isinstance(statement, config_parser.IncludeStatement):
-                    path = resolve(statement.filename, gin.config._LOCATION_PREFIXES).resolve()
-                    if path not in seen:
-                        seen.add(path)
-                        pending.append(path.read_text())
-            names |= references.names
-    except (ConfigError, SyntaxError, tokenize.TokenError, OSError):
-        registry.register_all()
-        return
+def register_referenced(statements: Sequence[gin_text.Statement], texts: Iterable[str]) -> None:
+    """Registers the components that ``statements`` name in bindings and references: the stack's
+    (:func:`ginlight.registry.register_named`), then any other class or callable named by its import path
+    or by a :data:`REGISTER_DIRECTIVE` line of ``texts`` (:func:`ginlight.registry.register_importable`)."""
+    names = {name for text in texts for name in _REGISTER_LINE.findall(text)}
+    for statement in statements:
+        if statement.kind == "binding":
+            names.add(statement.selector)
+            names.update(ref.name for ref in gin_text.references_in(statement.value)
+                         if isinstance(ref, gin_text.Reference))
     registry.register_named(names)
     registry.register_importable(names)
 
@@ -153,7 +109,7 @@ def register_directives(configuration: dict) -> list[str]:
 def config_str() -> str:
     """gin's config (:func:`gin.config_str`) as a text that parses in a fresh process: with the
     :data:`REGISTER_DIRECTIVE` lines its objects registered by path need."""
-    return "\n".join([*register_directives(gin.config._CONFIG), gin.config_str()])
+    return "\n".join([*register_directives(internals.parsed_bindings()), gin.config_str()])
 
 
 def _build_in_written_order() -> None:
@@ -163,8 +119,9 @@ def _build_in_written_order() -> None:
     initial weights; so a run and the rerun of its operative config (sorted by gin)
     must build in the same order to start from the same weights.
     """
-    for key, params in list(gin.config._CONFIG.items()):
-        gin.config._CONFIG[key] = dict(sorted(params.items()))
+    bindings = internals.parsed_bindings()
+    for key, params in list(bindings.items()):
+        bindings[key] = dict(sorted(params.items()))
 
 
 resolve = gin_text.resolve
@@ -202,7 +159,7 @@ def _quiet_gin_search(record: logging.LogRecord) -> bool:
 
 def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
     text = str(exc)
-    match = _LOCATION.search(text)
+    match = internals.MESSAGE_LOCATION.search(text)
     location, statement = None, None
     if match:
         location = f"{match['file']}:{match['line']}"
@@ -224,10 +181,10 @@ def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
 
 
 def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
-    unknown = re.match(r"No configurable matching (?:reference '@)?'?([^'(]+)", text)
+    unknown = internals.UNKNOWN_CONFIGURABLE.match(text)
     if unknown:
         return _explain_unknown(unknown[1])
-    parameter = re.match(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", text)
+    parameter = internals.UNKNOWN_PARAMETER.match(text)
     if parameter:
         name, param = parameter[1], parameter[2]
         if param in _parameters(name):
@@ -255,13 +212,13 @@ def _explain_unknown(name: str) -> tuple[str, str]:
     problem = None
     if "." in path:
         try:
-            registered_as = gin.config._inverse_lookup(importable.configurable_at(path))
+            registered_as = internals.registered_name(importable.configurable_at(path))
         except importable.NotConfigurable as exc:
             problem = exc
         else:
             if registered_as is not None:
-                return (f"unknown configurable '{name}': that object is registered as '{registered_as.selector}'.",
-                        f"Write '{registered_as.selector}' (or its short form).")
+                return (f"unknown configurable '{name}': that object is registered as '{registered_as}'.",
+                        f"Write '{registered_as}' (or its short form).")
     if problem is not None and not problem.missing_package:
         return f"unknown configurable '{name}': {problem.message}", problem.hint
     registry.register_all()  # suggest from every name, not only those the config names
@@ -287,14 +244,14 @@ def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 def _configurable_names() -> list[str]:
     return sorted(
         name
-        for selector, _ in gin.config._REGISTRY.items()
+        for selector in internals.selectors()
         for name in {selector, selector.rsplit(".", 1)[-1]}
     )
 
 
 def _parameters(name: str) -> list[str]:
     try:
-        wrapped = gin.config._REGISTRY.get_match(name).wrapped
+        wrapped = internals.configurable(name).wrapped
         target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
         return [p for p in inspect.signature(target).parameters if p != "self"]
     except (TypeError, ValueError, AttributeError):
@@ -303,8 +260,8 @@ def _parameters(name: str) -> list[str]:
 
 def _check_macros() -> None:
     """gin only notices an undefined ``%MACRO`` when it is used; catch it now."""
-    defined = {scope for (scope, selector) in gin.config._CONFIG if selector == "gin.macro"}
-    for reference in gin.config.iterate_references(gin.config._CONFIG):
+    defined = {scope for (scope, selector) in internals.parsed_bindings() if selector == "gin.macro"}
+    for reference in gin.config.iterate_references(internals.parsed_bindings()):
         if reference.configurable.wrapped is not gin.config.macro:
             continue
         name = reference.scoped_selector.rsplit("/", 1)[0]
@@ -318,8 +275,8 @@ def _check_macros() -> None:
 
 def _check_value_types() -> None:
     """A string bound where only numbers or booleans belong fails now, with its line."""
-    for (scope, selector), params in gin.config._CONFIG.items():
-        configurable = gin.config._REGISTRY.get(selector)
+    for (scope, selector), params in internals.parsed_bindings().items():
+        configurable = internals.configurable(selector, exact=True)
         if configurable is None or configurable.wrapped is gin.config.macro:
             continue
         expected = _scalar_parameters(configurable.wrapped)
@@ -367,7 +324,7 @@ def build_error(exc: Exception) -> ConfigError | None:
     code is not a configuration error, and keeps its traceback).
     """
     text = str(exc)
-    missing = re.search(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]", text)
+    missing = internals.REQUIRED_UNBOUND.search(text)
     if missing:
         params = [p.strip(" '") for p in missing[2].split(",")]
         return ConfigError(
@@ -375,7 +332,7 @@ def build_error(exc: Exception) -> ConfigError | None:
             location=_reference_location(missing[1]),
             hint="Bind it in a gin file, e.g. " + "; ".join(f"`{missing[1]}.{p} = ...`" for p in params) + ".",
         )
-    call = _CALL.search(text)
+    call = internals.MESSAGE_CALL.search(text)
     if call is None:
         return None
     name = call["name"]
@@ -478,13 +435,13 @@ def operative_config(header: str = "") -> str:
     # (gin writes `import a.b as a2` where top-level names repeat; `import a.b` reads the same.)
     gin_imports = re.match(r"(?:import \S+(?: as \S+)?\n)*\n*", text)[0]
     modules = set(re.findall(r"^import (\S+)", gin_imports, re.M))
-    for _, selector in gin.config._OPERATIVE_CONFIG:
-        module = getattr(gin.config._REGISTRY[selector].wrapped, "__module__", None) or ""
+    for _, selector in internals.operative_bindings():
+        module = getattr(internals.configurable(selector, exact=True).wrapped, "__module__", None) or ""
         if module.split(".")[0] not in _HOME_PACKAGES:
             modules.add(module)
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [PATH_DIRECTIVE + path for path in import_roots(modules)]
-    lines += register_directives(gin.config._OPERATIVE_CONFIG)
+    lines += register_directives(internals.operative_bindings())
     lines += [f"import {module}" for module in sorted(modules)]
     return "\n".join(lines + [text[len(gin_imports):]]) + "\n"
 
@@ -503,22 +460,22 @@ def import_roots(modules: Iterable[str] | None = None) -> list[str]:
 def merged_input(gin_files: Sequence[Path], bindings: Sequence[str]) -> str:
     """The input as composed: each file's text in order, includes inlined, then the bindings.
 
-    Call after :func:`parse`, whose search paths the includes resolve against.
+    Call after :func:`parse`: the includes are those its reading resolved.
     """
-    parts = [_inlined(Path(path)) for path in gin_files]
+    includes = {(Path(s.file).resolve(), s.line): Path(s.value) for s in _statements if s.kind == "include"}
+    parts = [_inlined(Path(path), includes) for path in gin_files]
     if bindings:
         parts.append("# ---- --gin_bindings ----\n" + "\n".join(bindings) + "\n")
     return "\n".join(parts)
 
 
-_INCLUDE = re.compile(r"""^include\s+(['"])(?P<path>.+)\1\s*$""", re.M)
-
-
-def _inlined(path: Path) -> str:
-    def include(match: re.Match) -> str:
-        return f"# {match[0]}\n" + _inlined(resolve(match["path"], gin.config._LOCATION_PREFIXES)).rstrip()
-
-    return f"# ---- {path} ----\n" + _INCLUDE.sub(include, path.read_text()).rstrip() + "\n"
+def _inlined(path: Path, includes: dict[tuple[Path, int], Path]) -> str:
+    """``path``'s text, headed by its name, with each ``include`` line followed by the included text."""
+    lines = path.read_text().splitlines()
+    for number in sorted((line for file, line in includes if file == path.resolve()), reverse=True):
+        included = _inlined(includes[(path.resolve(), number)], includes).rstrip()
+        lines[number - 1:number] = [f"# {lines[number - 1].strip()}", included]
+    return f"# ---- {path} ----\n" + "\n".join(lines).rstrip() + "\n"
 
 
 def is_bound(selector: str, parameter: str) -> bool:
@@ -575,9 +532,9 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
     """
     implicit = implicit or {}
     registry.register_named(implicit)
-    blocks = {("", gin.config._REGISTRY.get_match(name).selector) for name in implicit}
-    blocks |= {key for key in gin.config._CONFIG if key[1] != "gin.macro"}
-    for reference in gin.config.iterate_references(gin.config._CONFIG):
+    blocks = {("", internals.configurable(name).selector) for name in implicit}
+    blocks |= {key for key in internals.parsed_bindings() if key[1] != "gin.macro"}
+    for reference in gin.config.iterate_references(internals.parsed_bindings()):
         if reference.configurable.wrapped is not gin.config.macro:
             scope = reference.scoped_selector.rpartition("/")[0]
             blocks.add((scope, reference.configurable.selector))
@@ -589,9 +546,9 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
         rows += [(f"{name} = {last[name].value!r}", last[name].location) for name in sorted(last)]
     for scope, selector in sorted(blocks, key=lambda key: (key[1], key[0])):
         name = f"{scope}/{selector}" if scope else selector
-        bound = gin.config._CONFIG.get((scope, selector), {})
+        bound = internals.parsed_bindings().get((scope, selector), {})
         passed = next((values for key, values in implicit.items()
-                       if gin.config._REGISTRY.get_match(key).selector == selector), {}) if not scope else {}
+                       if internals.configurable(key).selector == selector), {}) if not scope else {}
         rows.append((f"# {name}", ""))
         signature = signature_parameters(selector)
         parameters = list(bound) if scope else [*signature, *bound]
@@ -633,7 +590,7 @@ def signature_parameters(selector: str) -> dict[str, Any]:
     there is none. ``*args`` and ``**kwargs`` are left out: gin cannot bind them by name."""
     registry.register_named([selector])
     try:
-        wrapped = gin.config._REGISTRY.get_match(selector).wrapped
+        wrapped = internals.configurable(selector).wrapped
         target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
         parameters = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):

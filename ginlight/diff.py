@@ -1,6 +1,6 @@
 """What differs between two configs: runs, operative configs or any gin files.
 
-Files are read with gin's own parser, without registering or importing anything
+Files are read with gin's own parser (:mod:`ginlight.gin_text`), without registering or importing anything
 (so no torch): bindings are compared as written, by configurable and parameter,
 after ``include`` statements are followed. A binding whose value uses a macro is
 also compared with its macros resolved, so a changed ``LR = ...`` shows at every
@@ -10,16 +10,11 @@ telling result: they spell every name the same way and list every default.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
-import re
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
-
-from gin import config_parser
+from typing import Any, Sequence
 
 from ginlight import gin_text, rundir, source
 from ginlight.gin_text import Macro
@@ -57,106 +52,36 @@ class Config:
         return value
 
 
-def read_config(path: str | os.PathLike) -> Config:
-    """Reads a run directory (its operative config and final metrics) or a gin file."""
+def read_config(path: str | os.PathLike, search_paths: Sequence[str | os.PathLike] = ()) -> Config:
+    """Reads a run directory (its operative config and final metrics) or a gin file.
+
+    Includes are followed by the rule every command follows (:func:`ginlight.gin_text.read`).
+    """
     path = Path(path)
     if path.is_dir():
         run = rundir.RunDir.open(path, needs=(rundir.OPERATIVE_CONFIG,))
-        config = Config(path)
-        _read_file(run.operative_config, config, [])
+        config = _read(path, run.operative_config, search_paths)
         if run.record_file.is_file():
             config.record = run.read_record()
             config.metrics = config.record.get("metrics") or {}
         return config
     if not path.is_file():
         raise ConfigError(f"'{path}' not found.", hint="Pass two run directories or gin files.")
-    config = Config(path)
-    _read_file(path, config, [])
+    return _read(path, path, search_paths)
+
+
+def _read(source: Path, gin_file: Path, search_paths: Sequence[str | os.PathLike]) -> Config:
+    config = Config(source, files=[gin_file])
+    for statement in gin_text.read([gin_file], search_paths=search_paths):
+        if statement.kind == "binding":
+            # `NAME = value` defines a macro
+            key = (statement.name, statement.param) if statement.param else (MACROS, statement.name)
+            config.bindings[key] = statement.value
+        elif statement.kind == "include":
+            config.files.append(Path(statement.value))
+        elif statement.value not in config.imports:
+            config.imports.append(statement.value)
     return config
-
-
-def _read_file(path: Path, config: Config, including: list[Path]) -> None:
-    if path.resolve() in including:
-        raise ConfigError(f"'{path}' includes itself (through {' -> '.join(map(str, including))}).")
-    config.files.append(path)
-    try:
-        pieces = _pieces(path.read_text())
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigError(f"gin syntax error: {getattr(exc, 'msg', exc)}",
-                          location=f"{path}:{line}" if line else str(path)) from None
-    except tokenize.TokenError as exc:  # the file ends inside a statement
-        raise ConfigError(f"gin syntax error: {exc.args[0]} (an unclosed bracket or quote?)",
-                          location=str(path)) from None
-    for piece in pieces:
-        if piece.bindings is not None:
-            config.bindings.update(piece.bindings)
-            continue
-        for statement in piece.statements:
-            if isinstance(statement, config_parser.BindingStatement):
-                config.bindings[_key(statement)] = statement.value
-            elif isinstance(statement, config_parser.IncludeStatement):
-                _read_file(_included(statement, path), config, [*including, path.resolve()])
-            elif isinstance(statement, config_parser.ImportStatement):
-                if statement.format() not in config.imports:
-                    config.imports.append(statement.format())
-
-
-def _key(statement: config_parser.BindingStatement) -> tuple[str, str]:
-    name = f"{statement.scope}/{statement.selector}" if statement.scope else statement.selector
-    return (name, statement.arg_name) if statement.arg_name else (MACROS, name)  # `NAME = value` defines a macro
-
-
-class _Piece(NamedTuple):
-    """Statements of a gin file; ``bindings`` holds them keyed, when they are all bindings."""
-
-    statements: tuple[Any, ...]
-    bindings: dict[tuple[str, str], Any] | None
-
-
-# Cuts between pieces: before a comment line (gin's operative configs head each configurable's section with
-# one, and the whole file with lines naming its run), and at a blank line before an unindented one.
-_PIECE_START = re.compile(r"\n(?=#)|\n\n(?=\S)")
-
-
-def _pieces(text: str) -> list[_Piece]:
-    """gin's parse of ``text``, each distinct piece of it parsed (and its bindings keyed) once per process.
-
-    Runs of one project share most of their operative configs' sections, so
-    listing many runs (``ginlight-runs``) tokenizes each distinct one once. The
-    text is cut before unindented comments and at blank lines before unindented
-    lines; a cut inside a statement leaves a piece that does not parse, and then
-    the whole text is parsed as one, as it is when it has ``include`` statements
-    (their line numbers locate errors).
-    """
-    try:
-        return [_parse_piece(piece) for piece in _PIECE_START.split(text)]
-    except (SyntaxError, ValueError, tokenize.TokenError, _Include):
-        return [_Piece(tuple(config_parser.ConfigParser(text, gin_text.KeepAsText())), None)]
-
-
-class _Include(Exception):
-    """A piece holds an ``include``, whose line number must count from the file's start."""
-
-
-@functools.cache
-def _parse_piece(text: str) -> _Piece:
-    """One piece of a gin file, parsed (shared between callers: never modify it)."""
-    statements = tuple(config_parser.ConfigParser(text, gin_text.KeepAsText()))
-    if any(isinstance(statement, config_parser.IncludeStatement) for statement in statements):
-        raise _Include
-    if all(isinstance(statement, config_parser.BindingStatement) for statement in statements):
-        return _Piece(statements, {_key(statement): statement.value for statement in statements})
-    return _Piece(statements, None)
-
-
-def _included(statement: Any, including: Path) -> Path:
-    """An included file, looked for next to the file that includes it, then from the working directory."""
-    for candidate in (including.parent / statement.filename, Path(statement.filename)):
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"included file '{statement.filename}' not found (looked in {including.parent} and {Path.cwd()}).",
-                      location=f"{including}:{statement.location.line_num}")
 
 
 @dataclass

@@ -1,5 +1,10 @@
 """Reads gin text as written: statements with their file and line, includes followed.
 
+This is ginlight's one reader of gin text: parsing (which registers what a config
+names, and locates errors), ``--print_config``, ``config.gin``, ``ginlight-diff``,
+``ginlight-runs`` and the sweep's search space all read through :func:`read`, and
+:func:`resolve` with :func:`include_folders` is the one rule for finding a file.
+
 gin's parser (``gin.config_parser``) is run with a delegate that keeps references
 and macros as text, so reading needs neither gin's registry nor the modules a
 config imports (nor torch). gin itself keeps no line numbers once a config is
@@ -8,11 +13,14 @@ parsed; these statements are what error messages and ``--print_config`` point at
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from gin import config_parser
 
@@ -55,14 +63,14 @@ class KeepAsText(config_parser.ParserDelegate):
         return Macro(macro_name)
 
 
-@dataclass(frozen=True)
-class Statement:
+class Statement(NamedTuple):
     """One statement of a gin file or binding.
 
     ``kind`` is ``"binding"`` (``param`` is None for a macro definition),
-    ``"import"`` (``selector`` holds the module) or ``"include"`` (``selector``
-    holds the included file as written). ``file`` is the resolved path of the
-    file, or :data:`BINDINGS` with ``text`` the binding as given.
+    ``"import"`` (``selector`` holds the module, ``value`` the statement as gin
+    writes it) or ``"include"`` (``selector`` holds the included file as written,
+    ``value`` the path it resolved to). ``file`` is the path of the file as it was
+    found, or :data:`BINDINGS` with ``text`` the binding as given.
     """
 
     kind: str
@@ -121,8 +129,8 @@ def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
     read, quoting it.
     """
     statements: list[Statement] = []
-    files = [Path(path) for path in gin_files]
-    for path in files:
+    files = [Path(path) for path in gin_files]  # grows by each included file: where includes look next
+    for path in files[:len(gin_files)]:
         statements += _read_file(path, search_paths, files, [])
     for binding in bindings:
         try:
@@ -131,7 +139,7 @@ def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
             raise ConfigError(f"cannot read the binding `{binding}`: {_reason(exc).rstrip('.')}.", location=BINDINGS,
                               hint="Write it as `configurable.parameter = value`, e.g. "
                                    "--gin_bindings='Trainer.max_epochs=3'.") from None
-        statements += [_statement(s, BINDINGS, binding) for s in parsed]
+        statements += [_statement(s, BINDINGS)._replace(text=binding) for s in parsed]
     return statements
 
 
@@ -141,33 +149,65 @@ def _read_file(path: Path, search_paths: Sequence[str | os.PathLike], files: lis
         raise ConfigError(f"'{path}' includes itself (through {' -> '.join(map(str, including))}).",
                           location=str(including[-1]))
     try:
-        with open(path) as handle:
-            parsed = list(config_parser.ConfigParser(handle, KeepAsText()))
+        parsed = _parsed(path.read_text())
     except (SyntaxError, tokenize.TokenError) as exc:
         raise ConfigError(f"gin syntax error: {_reason(exc)}", location=f"{path}:{_line(exc)}",
                           hint="Check the statement's syntax (`configurable.parameter = value`), "
                                "its brackets and quotes.") from None
-    statements = []
-    for item in parsed:
-        statement = _statement(item, str(path), item.location.line_content.strip())
-        statements.append(statement)
-        if statement.kind == "include":
+    statements, file = [], str(path)
+    for offset, (kind, scope, selector, param, value, _, line, text) in parsed:
+        statement = Statement(kind, scope, selector, param, value, file, offset + line, text)
+        if kind == "include":
             try:
-                included = resolve(statement.selector, include_folders(search_paths, files))
+                included = resolve(selector, include_folders(search_paths, files))
             except ConfigError as exc:
                 raise ConfigError(exc.message, location=statement.location, hint=exc.hint) from None
             files.append(included)
+            statements.append(statement._replace(value=str(included)))
             statements += _read_file(included, search_paths, files, [*including, path.resolve()])
+        else:
+            statements.append(statement)
     return statements
 
 
-def _statement(item: Any, file: str, text: str) -> Statement:
-    line = item.location.line_num
+def _statement(item: Any, file: str) -> Statement:
+    line, text = item.location.line_num, item.location.line_content.strip()
     if isinstance(item, config_parser.IncludeStatement):
         return Statement("include", "", item.filename, None, None, file, line, text)
     if isinstance(item, config_parser.ImportStatement):
-        return Statement("import", "", item.module, None, None, file, line, text)
+        return Statement("import", "", item.module, None, item.format(), file, line, text)
     return Statement("binding", item.scope or "", item.selector, item.arg_name or None, item.value, file, line, text)
+
+
+# Cuts between pieces of a file: before a comment line (gin's operative configs head each configurable's
+# section with one, and the whole file with lines naming its run), and at a blank line before an unindented one.
+_PIECE_START = re.compile(r"\n(?=#)|\n\n(?=\S)")
+
+
+def _parsed(text: str) -> list[tuple[int, Statement]]:
+    """The statements of ``text``, without a file, as ``(line offset, statement)``: each distinct piece of
+    ``text`` is parsed once per process.
+
+    Runs of one project share most of their operative configs' sections, so
+    listing many runs (``ginlight-runs``) tokenizes each distinct one once. A cut
+    inside a statement leaves a piece that does not parse; then the whole text
+    is parsed as one, so that an error is reported at its line in the file.
+    """
+    cuts = list(_PIECE_START.finditer(text))
+    starts = [0, *(cut.end() for cut in cuts)]
+    ends = [*(cut.start() for cut in cuts), len(text)]
+    offsets = list(itertools.accumulate(text.count("\n", start, end) for start, end in zip([0, *starts], starts)))
+    try:
+        return [(offset, statement) for offset, start, end in zip(offsets, starts, ends)
+                for statement in _parse_piece(text[start:end])]
+    except (SyntaxError, ValueError, tokenize.TokenError):
+        return [(0, _statement(item, "")) for item in config_parser.ConfigParser(text, KeepAsText())]
+
+
+@functools.cache
+def _parse_piece(text: str) -> tuple[Statement, ...]:
+    """One piece of a file, parsed (shared between callers: never modify it)."""
+    return tuple(_statement(item, "") for item in config_parser.ConfigParser(text, KeepAsText()))
 
 
 def _reason(exc: Exception) -> str:
@@ -191,3 +231,18 @@ def references_in(value: Any) -> Iterator[Reference | Macro]:
         for key, item in value.items():
             yield from references_in(key)
             yield from references_in(item)
+
+
+def parse_binding(text: str, name: str, where: str, hint: str) -> Statement:
+    """The one binding ``text`` is, written outside a gin file (a sweep line); its ``file`` is ``where``.
+
+    Raises :class:`ConfigError` located at ``where``, calling the text ``name``,
+    when gin cannot read it or it is not exactly one binding.
+    """
+    try:
+        parsed = list(config_parser.ConfigParser(text, KeepAsText()))
+    except (SyntaxError, tokenize.TokenError) as exc:
+        raise ConfigError(f"cannot read {name}: {_reason(exc)}", location=where, hint=hint) from None
+    if len(parsed) != 1 or not isinstance(parsed[0], config_parser.BindingStatement):
+        raise ConfigError(f"{name} is not one binding.", location=where, hint=hint)
+    return _statement(parsed[0], where)._replace(text=text)

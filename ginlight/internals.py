@@ -9,8 +9,111 @@ a run. Nothing else in ginlight touches another library's underscored names.
 
 from __future__ import annotations
 
+import re
+from typing import Any, Iterable
+
+import gin
+
 # ---- gin-config (checked on 0.5.0) -------------------------------------------------------------
+# gin keeps the parsed config, the operative config and its registry in module globals, with no
+# public accessor for the questions ginlight asks of them (what does the config bind, before anything
+# is built; which configurable is this object). Its error messages are its only report of where a
+# mistake is, so their wording is matched here too.
+
+Bindings = dict[tuple[str, str], dict[str, Any]]
+
+
+def parsed_bindings() -> Bindings:
+    """What the config binds, ``{(scope, selector): {parameter: value}}``, macros under selector
+    ``gin.macro``: gin's private ``gin.config._CONFIG``, checked on gin-config 0.5.0. Mutable: gin
+    builds each configurable's arguments in the order of its dict."""
+    return gin.config._CONFIG
+
+
+def operative_bindings() -> Bindings:
+    """The parameters that configurables were called with so far, defaults included, keyed like
+    :func:`parsed_bindings`: gin's private ``gin.config._OPERATIVE_CONFIG``, checked on gin-config 0.5.0."""
+    return gin.config._OPERATIVE_CONFIG
+
+
+def selectors() -> list[str]:
+    """The full selector of every registered configurable: gin's private ``gin.config._REGISTRY``,
+    checked on gin-config 0.5.0."""
+    return [selector for selector, _ in gin.config._REGISTRY.items()]
+
+
+def configurable(name: str, exact: bool = False) -> Any:
+    """gin's record of the configurable ``name`` (``.selector``, ``.wrapped``): the one ``name``
+    matches (any unique suffix of its selector), or with ``exact`` the one registered under ``name``,
+    None if none is; gin's private ``gin.config._REGISTRY``, checked on gin-config 0.5.0. An
+    ambiguous ``name`` raises gin's ``ValueError``."""
+    if exact:
+        return gin.config._REGISTRY.get(name)
+    return gin.config._REGISTRY.get_match(name)
+
+
+def selectors_matching(name: str) -> list[str]:
+    """The selectors that ``name`` could mean: gin's private ``gin.config._REGISTRY``, checked on
+    gin-config 0.5.0."""
+    return list(gin.config._REGISTRY.matching_selectors(name))
+
+
+def shortest_selector(selector: str) -> str:
+    """The shortest name that still names ``selector`` unambiguously, as the operative config writes it:
+    gin's private ``gin.config._REGISTRY``, checked on gin-config 0.5.0."""
+    return gin.config._REGISTRY.minimal_selector(selector)
+
+
+def registered_name(obj: Any) -> str | None:
+    """The selector under which ``obj`` is registered, None when it is not: gin's private
+    ``gin.config._inverse_lookup``, checked on gin-config 0.5.0."""
+    found = gin.config._inverse_lookup(obj)
+    return None if found is None else found.selector
+
+
+def set_include_folders(folders: Iterable[str]) -> None:
+    """Makes ``folders`` the places gin looks for an ``include`` in, replacing those of earlier parses:
+    gin's private ``gin.config._LOCATION_PREFIXES``, checked on gin-config 0.5.0 (its public
+    ``add_config_file_search_path`` only adds, so a folder of an earlier config would stay)."""
+    gin.config._LOCATION_PREFIXES[:] = list(folders)
+
+
+#: How gin appends where a statement was to an exception raised for it: checked on gin-config 0.5.0.
+MESSAGE_LOCATION = re.compile(r'\n\s*In file "(?P<file>[^"]+)", line (?P<line>\d+)\n(?P<source>.*)', re.S)
+#: How gin appends the configurable being called to an exception raised inside it.
+MESSAGE_CALL = re.compile(r"\n\s*In call to configurable '(?P<name>[^']+)'.*", re.S)
+#: gin's message for a name no configurable matches; group 1 is the name.
+UNKNOWN_CONFIGURABLE = re.compile(r"No configurable matching (?:reference '@)?'?([^'(]+)")
+#: gin's message for a parameter a configurable does not have; groups: the configurable, the parameter.
+UNKNOWN_PARAMETER = re.compile(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'")
+#: gin's message for a ``gin.REQUIRED`` parameter left unbound; groups: the configurable, the parameters.
+REQUIRED_UNBOUND = re.compile(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]")
 
 # ---- Lightning (checked on 2.6) -----------------------------------------------------------------
+# Lightning is imported inside the functions that need it: ginlight-train imports this module
+# (through ginlight.config) before it parses its flags, and --help must not wait for Lightning.
+
+#: The attribute Lightning sets on a LightningModule before and after each hook call: private
+#: ``LightningModule._current_fx_name``, checked on lightning 2.6.
+HOOK_NAME_ATTRIBUTE = "_current_fx_name"
+#: The environment variable through which ``seed_everything(workers=True)`` asks for seeded DataLoader
+#: workers, ``"1"`` when it does: Lightning's private ``PL_SEED_WORKERS`` convention, checked on lightning 2.6.
+SEED_WORKERS_ENV = "PL_SEED_WORKERS"
+
+
+def is_multiprocessing_launcher(launcher: object) -> bool:
+    """Whether ``launcher`` starts ranks by multiprocessing (spawn or fork): Lightning's private
+    ``lightning.pytorch.strategies.launchers._MultiProcessingLauncher``, checked on lightning 2.6."""
+    from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
+
+    return isinstance(launcher, _MultiProcessingLauncher)
+
+
+def save_unless_saved(checkpoint: object, trainer: object) -> None:
+    """Has a monitor-less ``ModelCheckpoint`` save the trainer's state now, unless it saved at this step
+    already: its private ``_should_skip_saving_checkpoint``, ``_save_none_monitor_checkpoint`` and
+    ``_monitor_candidates``, checked on lightning 2.6."""
+    if not checkpoint._should_skip_saving_checkpoint(trainer):
+        checkpoint._save_none_monitor_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
 
 # ---- trackers' loggers (checked on Lightning 2.6, mlflow 3, wandb 0.31) ------------------------

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable
 
 import gin
 
-from ginlight import importable
+from ginlight import importable, internals
 
 __all__ = ["registered", "register_all", "register_named", "register_importable", "registered_by_name",
            "register_modules_matching"]
@@ -251,7 +251,7 @@ def register_importable(names: Iterable[str]) -> None:
     """
     for name in names:
         path = name.rsplit("/", 1)[-1]
-        if "." not in path or path in _by_name or gin.config._REGISTRY.matching_selectors(path):
+        if "." not in path or path in _by_name or internals.selectors_matching(path):
             continue
         try:
             obj = importable.configurable_at(path)
@@ -259,7 +259,7 @@ def register_importable(names: Iterable[str]) -> None:
             continue
         # Importing it may have registered it (@gin.configurable); an object registered
         # under another name (torch.nn.Linear, not torch.nn.modules.linear.Linear) keeps that one.
-        if gin.config._REGISTRY.matching_selectors(path) or gin.config._inverse_lookup(obj) is not None:
+        if internals.selectors_matching(path) or internals.registered_name(obj) is not None:
             continue
         module, short = path.rsplit(".", 1)
         with warnings.catch_warnings():

@@ -10,10 +10,9 @@ import inspect
 import sys
 from typing import Sequence
 
-import gin
 from absl import flags
 
-from ginlight import config, registry  # gin and the registry, not torch: --help stays fast
+from ginlight import config, internals, registry  # gin and the registry, not torch: --help stays fast
 from ginlight.cli import common
 
 common.define_gin_flags()
@@ -115,10 +114,10 @@ def _list_configurables(pattern: str) -> int:
     config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
     registry.register_all()
     registry.register_modules_matching(pattern)  # einops.layers.*: what einops.layers offers
-    names = sorted(selector for selector, _ in gin.config._REGISTRY.items())
+    names = sorted(internals.selectors())
     matched = [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.lower(), pattern.lower())]
     for name in matched:
-        print(f"{name}{_signature(gin.config._REGISTRY[name].wrapped)}")
+        print(f"{name}{_signature(internals.configurable(name, exact=True).wrapped)}")
     if not matched:
         print(f"no configurable matches '{pattern}'", file=sys.stderr)
     return 0
