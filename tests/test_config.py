@@ -1,0 +1,100 @@
+"""ginlight.config: parsing with one reading of the text, locations for what gin reports without one,
+the composed input (config.gin), and the registration of what a config names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gin
+import pytest
+
+from ginlight import config
+from ginlight.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    yield
+    gin.clear_config()
+
+
+def test_an_object_named_by_its_import_path_in_an_included_file_is_registered_and_bound(tmp_path):
+    write(tmp_path / "parts" / "numbers.gin", "fractions.Fraction.numerator = 3\n")
+    top = write(tmp_path / "top.gin", "include 'parts/numbers.gin'\nfractions.Fraction.denominator = 4\n")
+    config.parse([top])
+    assert gin.query_parameter("fractions.Fraction.numerator") == 3
+    assert config.is_bound("fractions.Fraction", "denominator")
+    assert not config.is_bound("fractions.Fraction", "_normalize")
+    assert config.query("fractions.Fraction", "_normalize", default="unbound") == "unbound"
+
+
+def test_binding_location_reports_the_binding_gin_keeps_the_last_one(tmp_path):
+    write(tmp_path / "base.gin", "fractions.Fraction.numerator = 1\n")
+    top = write(tmp_path / "top.gin", "include 'base.gin'\n\n# override\nfractions.Fraction.numerator = 2\n")
+    config.parse([top])
+    assert config.binding_location("fractions.Fraction", "numerator") == f"{top}:4"
+    assert config.binding_location("Fraction", "numerator") == f"{top}:4"  # the short name too
+    config.parse([top], ["fractions.Fraction.numerator = 5"])
+    assert config.binding_location("fractions.Fraction", "numerator") == "--gin_bindings"
+    assert config.binding_location("fractions.Fraction", "denominator") is None
+
+
+def test_located_puts_an_error_naming_a_binding_at_its_line(tmp_path):
+    top = write(tmp_path / "top.gin", "fractions.Fraction.numerator = 1\nfractions.Fraction.denominator = 0\n")
+    config.parse([top])
+    error = config.located(ConfigError("the denominator is zero.", binding="fractions.Fraction.denominator"))
+    assert error.location == f"{top}:2" and error.message == "the denominator is zero."
+    already = ConfigError("elsewhere", location="x.gin:9", binding="fractions.Fraction.denominator")
+    assert config.located(already).location == "x.gin:9"
+
+
+def test_merged_input_inlines_each_include_after_its_line_then_the_bindings(tmp_path):
+    write(tmp_path / "parts" / "inner.gin", "# inner\nfractions.Fraction.numerator = 1\n")
+    write(tmp_path / "parts" / "outer.gin", "include 'inner.gin'\nfractions.Fraction.denominator = 2\n")
+    top = write(tmp_path / "top.gin", "# top\ninclude 'parts/outer.gin'\n")
+    config.parse([top], ["fractions.Fraction.numerator = 3"])
+    assert config.merged_input([top], ["fractions.Fraction.numerator = 3"]) == (
+        f"# ---- {top} ----\n"
+        "# top\n"
+        "# include 'parts/outer.gin'\n"
+        f"# ---- {tmp_path / 'parts' / 'outer.gin'} ----\n"
+        "# include 'inner.gin'\n"
+        f"# ---- {tmp_path / 'parts' / 'inner.gin'} ----\n"
+        "# inner\n"
+        "fractions.Fraction.numerator = 1\n"
+        "fractions.Fraction.denominator = 2\n"
+        "\n"
+        "# ---- --gin_bindings ----\n"
+        "fractions.Fraction.numerator = 3\n"
+    )
+
+
+def test_an_include_never_resolves_against_the_folder_of_a_config_parsed_before(tmp_path):
+    write(tmp_path / "a" / "shared.gin", "fractions.Fraction.numerator = 1\n")
+    config.parse([write(tmp_path / "a" / "top.gin", "include 'shared.gin'\n")])
+    other = write(tmp_path / "b" / "top.gin", "include 'shared.gin'\n")
+    with pytest.raises(ConfigError, match="gin file 'shared.gin' not found") as caught:
+        config.parse([other])
+    assert caught.value.location == f"{other}:1"
+
+
+def test_an_empty_file_is_refused_at_its_path(tmp_path):
+    empty = write(tmp_path / "empty.gin", "# only a comment\n\n")
+    with pytest.raises(ConfigError, match="is empty") as caught:
+        config.parse([empty])
+    assert caught.value.location == str(empty)
+
+
+def test_an_unknown_parameter_is_located_with_its_statement_and_a_suggestion(tmp_path):
+    top = write(tmp_path / "top.gin", "textwrap.indent.prefix = '> '\ntextwrap.indent.predicat = None\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([top])
+    assert caught.value.location == f"{top}:2"
+    assert "'textwrap.indent' has no parameter 'predicat'" in caught.value.message
+    assert "predicate" in (caught.value.hint or "")

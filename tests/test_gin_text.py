@@ -1,0 +1,103 @@
+"""ginlight.gin_text: the one reader of gin text, its lines, and its one rule for finding included files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ginlight import gin_text
+from ginlight.errors import ConfigError
+from ginlight.gin_text import BINDINGS, Macro, Reference
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_statements_come_in_order_with_each_include_in_its_place_and_its_resolved_path(tmp_path):
+    write(tmp_path / "parts" / "base.gin", "# base\nimport math\nLR = 0.1\n")
+    write(tmp_path / "parts" / "model.gin", "include 'base.gin'\nMLP.hidden = (16,)\n")
+    top = write(tmp_path / "top.gin", "# top\ninclude 'parts/model.gin'\n\nSGD.lr = %LR\n")
+    statements = gin_text.read([top], ["train/DataLoader.batch_size = 8"])
+    assert [(s.kind, s.name, s.param, s.location) for s in statements] == [
+        ("include", "parts/model.gin", None, f"{top}:2"),
+        ("include", "base.gin", None, f"{tmp_path / 'parts' / 'model.gin'}:1"),
+        ("import", "math", None, f"{tmp_path / 'parts' / 'base.gin'}:2"),
+        ("binding", "LR", None, f"{tmp_path / 'parts' / 'base.gin'}:3"),
+        ("binding", "MLP", "hidden", f"{tmp_path / 'parts' / 'model.gin'}:2"),
+        ("binding", "SGD", "lr", f"{top}:4"),
+        ("binding", "train/DataLoader", "batch_size", BINDINGS),
+    ]
+    assert statements[0].value == str(tmp_path / "parts" / "model.gin")  # an include names what it resolved to
+    assert statements[2].value == "import math"
+    assert statements[5].value == Macro("LR") and statements[5].text == "SGD.lr = %LR"
+    assert statements[6].text == "train/DataLoader.batch_size = 8"
+
+
+def test_lines_count_from_the_start_of_the_file_across_comment_headed_sections(tmp_path):
+    # gin's operative configs head each section with comments; the reader parses such pieces one by one.
+    text = "# run\n\n# Section A\nA.x = 1\n\n# Section B\nB.y = [\n    1,\n    # a comment inside a value\n    2]\nC.z = 3\n"
+    path = write(tmp_path / "op.gin", text)
+    found = {s.name: (s.line, s.value) for s in gin_text.read([path])}
+    assert found == {"A": (4, 1), "B": (7, [1, 2]), "C": (11, 3)}
+
+
+def test_a_syntax_error_is_located_at_its_line_in_the_file(tmp_path):
+    path = write(tmp_path / "bad.gin", "# header\nA.x = 1\n\n# section\nB.y = = 2\n")
+    with pytest.raises(ConfigError) as caught:
+        gin_text.read([path])
+    assert caught.value.location == f"{path}:5"
+    assert "gin syntax error" in caught.value.message
+
+
+def test_an_unclosed_bracket_is_located_and_explained(tmp_path):
+    path = write(tmp_path / "open.gin", "A.x = 1\nB.y = [1,\n")
+    with pytest.raises(ConfigError, match="unclosed bracket") as caught:
+        gin_text.read([path])
+    assert caught.value.location.startswith(f"{path}:")
+
+
+def test_a_binding_that_cannot_be_read_is_quoted(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        gin_text.read([], ["Trainer.max_epochs 3"])
+    assert caught.value.location == BINDINGS and "`Trainer.max_epochs 3`" in caught.value.message
+
+
+def test_an_include_looks_in_the_search_paths_first_then_the_folders_of_the_files_read(tmp_path):
+    write(tmp_path / "search" / "common.gin", "WHERE = 'search path'\n")
+    write(tmp_path / "configs" / "common.gin", "WHERE = 'beside the file'\n")
+    top = write(tmp_path / "configs" / "top.gin", "include 'common.gin'\n")
+    assert gin_text.read([top])[-1].value == "beside the file"
+    assert gin_text.read([top], search_paths=[tmp_path / "search"])[-1].value == "search path"
+    assert gin_text.include_folders([tmp_path / "search"], [top]) == [str(tmp_path / "search"), str(top.parent)]
+
+
+def test_a_missing_include_is_reported_at_the_include_line(tmp_path):
+    top = write(tmp_path / "top.gin", "A.x = 1\ninclude 'nowhere.gin'\n")
+    with pytest.raises(ConfigError, match="gin file 'nowhere.gin' not found") as caught:
+        gin_text.read([top])
+    assert caught.value.location == f"{top}:2"
+
+
+def test_a_file_that_includes_itself_is_refused(tmp_path):
+    write(tmp_path / "a.gin", "include 'b.gin'\n")
+    write(tmp_path / "b.gin", "include 'a.gin'\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        gin_text.read([tmp_path / "a.gin"])
+
+
+def test_references_and_macros_are_found_inside_nested_values(tmp_path):
+    path = write(tmp_path / "refs.gin", "S.loaders = {'train': @train/DataLoader(), 'val': [%BATCH, @Identity]}\n")
+    (statement,) = gin_text.read([path])
+    assert set(gin_text.references_in(statement.value)) == {
+        Reference("train/DataLoader", True), Macro("BATCH"), Reference("Identity", False)}
+
+
+def test_resolve_takes_an_absolute_path_as_given_and_names_the_folders_it_searched(tmp_path):
+    absolute = write(tmp_path / "x.gin", "A.x = 1\n")
+    assert gin_text.resolve(absolute, [tmp_path / "elsewhere"]) == absolute
+    with pytest.raises(ConfigError, match=str(tmp_path)):
+        gin_text.resolve("missing.gin", [tmp_path])
