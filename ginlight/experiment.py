@@ -23,17 +23,16 @@ import torch
 from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import checkpoint, config, distributed, pruning, rundir, slurm, source, trackers
-from ginlight.callbacks import (LastCheckpoint, NonFiniteLossCheck, OperativeConfigWriter, PredictionWriter,
-                                RandomStateInCheckpoint)
+from ginlight import checkpoint, config, distributed, rundir, slurm, source, trackers
+from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system
 from ginlight.stages import STAGES
 from ginlight.system import System
+from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
 
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system"]
 
@@ -42,12 +41,6 @@ __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "lo
 RUN_DIR_ENV = "GINLIGHT_RUN_DIR"
 SEED_ENV = "GINLIGHT_SEED"
 _EXPERIMENT = "ginlight.Experiment"
-_MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
-#: ``Trainer.deterministic`` of the trainer ginlight builds: exact reruns, warning about ops that cannot be.
-DETERMINISTIC = "warn"
-#: Batches between redraws of the default progress bar: each redraw formats and writes the bar and
-#: its logged values, a good share of a small model's step (docs/performance.md).
-PROGRESS_BAR_REFRESH_RATE = 10
 
 
 @gin.configurable(module="ginlight")
@@ -178,6 +171,32 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
                     name=None, argv=argv, resuming=True)
 
 
+@contextlib.contextmanager
+def _torch_flags_restored():
+    """torch's process-wide flags, as they were before the run, once it ends.
+
+    Lightning's Trainer sets them as it is built (``deterministic``, ``benchmark``,
+    ``CUBLAS_WORKSPACE_CONFIG``) and leaves them set; code that runs after a run in
+    the same process (a notebook's next cell, the next test) must not inherit them.
+    """
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    workspace = os.environ.get(_CUBLAS_WORKSPACE)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:]
+        if workspace is None:
+            os.environ.pop(_CUBLAS_WORKSPACE, None)
+        else:
+            os.environ[_CUBLAS_WORKSPACE] = workspace
+
+
+_CUBLAS_WORKSPACE = "CUBLAS_WORKSPACE_CONFIG"  # set by Lightning for deterministic cuBLAS
+
+
+@_torch_flags_restored()
 def _execute(
     gin_files: Sequence[str | os.PathLike],
     bindings: Sequence[str],
@@ -212,7 +231,7 @@ def _execute(
     if launched:  # not rank 0: wait for the directory rank 0 creates
         inherited_dir = distributed.from_rank_zero(None)
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
-        trainer = _build_trainer(experiment, Path(inherited_dir), stage)
+        trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, Path(inherited_dir), stage))
         _run_stage(experiment, trainer, stage, ckpt_path)
         return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer), recorded=False)
 
@@ -226,7 +245,7 @@ def _execute(
         distributed.from_rank_zero(str(path.resolve()))
     with rundir.console_to_file(path / rundir.LOG):
         try:
-            trainer = _build_trainer(experiment, path, stage)
+            trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, path, stage))
             feed = trackers.connect(trainer, path, gin_files, resuming=resuming)  # a store down fails here
         except ConfigError:
             if not resuming:
@@ -275,16 +294,7 @@ def _execute(
 def implicit_defaults() -> dict[str, dict[str, str]]:
     """What ginlight builds whatever a config says, with what it passes where nothing is bound, in words
     (for ``--print_config``: :func:`ginlight.config.describe`)."""
-    return {
-        _EXPERIMENT: {},
-        "lightning.Trainer": {
-            "default_root_dir": "<the run directory>",
-            "deterministic": repr(DETERMINISTIC),
-            "logger": "@TensorBoardLogger(save_dir=<the run directory>, name='tensorboard', version='')",
-            "callbacks": "[ModelCheckpoint if configured, LastCheckpoint, LearningRateMonitor if a scheduler, "
-                         f"TQDMProgressBar(refresh_rate={PROGRESS_BAR_REFRESH_RATE})]",
-        },
-    }
+    return {_EXPERIMENT: {}, "lightning.Trainer": trainer_defaults()}
 
 
 def _debug_root(root_dir: str | os.PathLike) -> Path:
@@ -331,7 +341,7 @@ def _record_config(experiment: Experiment, trainer: Trainer, path: Path, seed: i
         carrier.wrap_workers(loader)
     # Each callback costs Lightning a dispatch at each of about six hooks a step: the carrier joins only
     # where ranks start without this process's memory (ddp_spawn).
-    trainer.callbacks += [writer, carrier] if _spawns_ranks(trainer) else [writer]
+    trainer.callbacks += [writer, carrier] if spawns_ranks(trainer) else [writer]
     return writer
 
 
@@ -402,99 +412,6 @@ def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | No
     except OSError as exc:
         raise ConfigError(f"cannot create the run directory: {exc}.",
                           hint="Check that --root_dir is writable and the disk has space.") from None
-
-
-def _build_trainer(experiment: Experiment, run_dir: Path, stage: str) -> Trainer:
-    trackers.building_in(run_dir)  # loggers bound without a save_dir write into it
-    trainer = experiment.trainer
-    if trainer is None:
-        trainer = _build(lambda: config.call_configurable(
-            "lightning.Trainer",
-            default_root_dir=str(run_dir),
-            deterministic=DETERMINISTIC,
-            logger=_default_logger(run_dir),
-            callbacks=_default_callbacks(run_dir, experiment.system),
-        ))
-    for callback in trainer.checkpoint_callbacks:
-        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = str(run_dir / rundir.CHECKPOINTS)
-    trainer.callbacks.append(RandomStateInCheckpoint())
-    if trainer.profiler.filename and trainer.profiler.dirpath is None:  # Lightning's default: the logger's folder
-        trainer.profiler.dirpath = str(run_dir)
-    trainer.callbacks += pruning.trial_callbacks()  # in a sweep's trial: reports to its Optuna trial
-    if not isinstance(experiment.system, System):  # the System checks its loss itself, where it logs it
-        trainer.callbacks.append(NonFiniteLossCheck())
-    if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
-        trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
-    return trainer
-
-
-def _spawns_ranks(trainer: Trainer) -> bool:
-    """Whether the strategy starts ranks that inherit nothing of this process (``ddp_spawn``).
-
-    (Ranks that rerun the command, as plain ``ddp`` starts them, parse the config themselves.)
-    """
-    launcher = trainer.strategy.launcher
-    # is_interactive_compatible: started by fork, the ranks inherit this process's memory and config.
-    return isinstance(launcher, _MultiProcessingLauncher) and not launcher.is_interactive_compatible
-
-
-def _default_callbacks(run_dir: Path, system: LightningModule) -> list[Any]:
-    """Checkpoints into the run directory (unless ``Trainer.enable_checkpointing = False``), the
-    learning rates when something logs them and they may change, and the progress bar.
-
-    A System without a scheduler keeps its learning rates constant, as its operative
-    config records; a monitor would log the same values at every step and cost a
-    callback's dispatch at every hook (docs/performance.md).
-
-    The progress bar is Lightning's, redrawn every :data:`PROGRESS_BAR_REFRESH_RATE`
-    batches instead of after each one (``TQDMProgressBar.refresh_rate`` rebinds it).
-
-    Every choice here follows from bound or default values, never from whether
-    something is bound: an operative config binds everything, and its rerun must
-    take the same path.
-    """
-    callbacks = []
-    if config.query("lightning.Trainer", "enable_checkpointing", default=True):
-        callbacks += _checkpoint_callbacks(str(run_dir / rundir.CHECKPOINTS))
-    constant_rates = isinstance(system, System) and system.scheduler is None
-    if config.query("lightning.Trainer", "logger", default=True) not in (False, None) and not constant_rates:
-        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
-    if config.query("lightning.Trainer", "enable_progress_bar", default=True):
-        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",
-                                                  refresh_rate=PROGRESS_BAR_REFRESH_RATE))
-    return callbacks
-
-
-def _checkpoint_callbacks(directory: str) -> list[ModelCheckpoint]:
-    """A :class:`~ginlight.callbacks.LastCheckpoint`, after the bound ModelCheckpoint when there is one.
-
-    ``checkpoints/last.ckpt``, what ``--resume`` continues from, is always
-    ginlight's own. A ModelCheckpoint is built through gin when any of its
-    parameters is bound to something other than its own default (a ``monitor``
-    for the best checkpoints, ``every_n_train_steps``, ``save_top_k = -1``...); one
-    with Lightning's defaults only would keep a second copy of the latest epoch.
-    It comes first, so that it is the trainer's ``checkpoint_callback``.
-    """
-    callbacks: list[ModelCheckpoint] = []
-    if _differs_from_defaults(_MODEL_CHECKPOINT, exclude=("dirpath",)):
-        callbacks.append(config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory))
-    return [*callbacks, LastCheckpoint(directory)]
-
-
-def _differs_from_defaults(selector: str, exclude: Sequence[str] = ()) -> bool:
-    """Whether any parameter of ``selector`` has a value other than its signature's default."""
-    defaults = config.signature_defaults(selector)
-    return any(config.query(selector, name, default=default) != default
-               for name, default in defaults.items() if name not in exclude)
-
-
-def _default_logger(run_dir: Path) -> Any:
-    if config.is_bound("lightning.Trainer", "logger"):
-        return None  # call_configurable keeps the user's
-    return config.call_configurable(
-        "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name="tensorboard", version="",
-    )
 
 
 def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: str | None) -> None:

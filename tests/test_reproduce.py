@@ -199,11 +199,15 @@ class FlagProbe(torch.nn.Module):
 
 
 @pytest.mark.parametrize("bound, fills", [([], False), (["Trainer.deterministic = True"], True)])
-def test_ginlight_trains_with_deterministic_algorithms_without_filling_new_tensors_unless_bound(bound, fills, tmp_path,
-                                                                                               torch_flags):
+def test_ginlight_trains_with_deterministic_algorithms_without_filling_new_tensors_unless_bound_then_restores(
+        bound, fills, tmp_path, torch_flags):
     """docs/performance.md: the fill cost a CNN's step 5%; a Trainer.deterministic of the user's own gets
-    PyTorch's behaviour unchanged. (In this process: the flags are process-wide state, seen from inside.)"""
+    PyTorch's behaviour unchanged. (In this process: the flags are process-wide state, seen from inside;
+    the run leaves them as it found them.)"""
     FlagProbe.seen.clear()
     probe = ["System.model = @FlagProbe()", "FlagProbe.module = @ginlight.models.ConvNet()"]
     ginlight.train([CONFIGS / "classifier.gin"], ONE_EPOCH + probe + bound, root_dir=tmp_path)
     assert FlagProbe.seen == [(True, fills)] * 3  # every training step (SHORT: 3 batches)
+    # Once the run ends the process has torch's flags back as the torch_flags fixture set them.
+    assert (torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory) == (
+        False, True)
