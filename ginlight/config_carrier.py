@@ -18,6 +18,7 @@ import gin
 from lightning import Callback
 from lightning.fabric.utilities.seed import pl_worker_init_function
 
+from ginlight import internals
 from ginlight.config import config_str, register_referenced
 from ginlight.project import add_to_path
 
@@ -66,7 +67,7 @@ class GinConfigCarrier(Callback):
     def __call__(self, worker_id: int) -> None:
         if self.worker_init_fn is not None:
             self.worker_init_fn(worker_id)
-        elif os.environ.get("PL_SEED_WORKERS") == "1":
+        elif os.environ.get(internals.SEED_WORKERS_ENV) == "1":
             # Lightning seeds workers only when a loader has no worker_init_fn of its own.
             pl_worker_init_function(worker_id)
 

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
+from ginlight import internals
 from ginlight.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from ginlight.errors import ConfigError
 from ginlight.pending_updates import PendingUpdates
@@ -142,10 +143,10 @@ class System(LightningModule):
         self._pending: dict[str, PendingUpdates] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets _current_fx_name before and after each of the dozens of hook calls in a
+        # Lightning sets its hook-name attribute before and after each of the dozens of hook calls in a
         # step. nn.Module's __setattr__ checks every assignment for parameters, buffers and
         # submodules, ~5 % of a small model's step; a hook's name is none of those.
-        if name == "_current_fx_name":
+        if name == internals.HOOK_NAME_ATTRIBUTE:
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)

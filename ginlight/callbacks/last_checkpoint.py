@@ -5,6 +5,8 @@ from __future__ import annotations
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from ginlight import internals
+
 __all__ = ["LastCheckpoint"]
 
 
@@ -32,8 +34,6 @@ class LastCheckpoint(ModelCheckpoint):
 
         A step-based run ends at ``max_steps``, which may fall between two
         validations; ``last.ckpt`` (and ``load_system``) must still hold the end.
-        (ModelCheckpoint's own skip test and save, Lightning 2.6.)
         """
         super().on_train_end(trainer, pl_module)
-        if not self._should_skip_saving_checkpoint(trainer):
-            self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))
+        internals.save_unless_saved(self, trainer)  # ModelCheckpoint's own skip test and save
