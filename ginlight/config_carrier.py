@@ -18,7 +18,7 @@ import gin
 from lightning import Callback
 from lightning.fabric.utilities.seed import pl_worker_init_function
 
-from ginlight import internals
+from ginlight import gin_text, internals
 from ginlight.config import config_str, register_referenced
 from ginlight.project import add_to_path
 
@@ -57,11 +57,11 @@ class GinConfigCarrier(Callback):
 
     def restore(self) -> None:
         """Parses the carried configuration unless this process has one already."""
-        if gin.config._CONFIG:
+        if internals.parsed_bindings():
             return
         for path in self.paths:
             add_to_path(path)
-        register_referenced([self.text])
+        register_referenced(gin_text.read([], [self.text]), [self.text])
         gin.parse_config(self.text)
 
     def __call__(self, worker_id: int) -> None:
