@@ -7,7 +7,7 @@ What each logger gets, once as each stage starts and at no cost per step (:class
   commit and the run directory;
 - the run's files, ``operative_config.gin``, ``config.gin`` and ``run.json``: as artifacts where
   the logger has them (MLflow's ``log_artifact``, W&B's ``save``), as text in TensorBoard, and as
-  hyperparameters holding their text in any other logger (CSV, Comet, Neptune, your own). When the
+  hyperparameters holding their text in any other logger (CSV, Comet, LitLogger, your own). When the
   run has ended, ``run.json`` goes again, with the final status.
 
 Where tracker runs go (:func:`prepare`). An MLflow or W&B logger bound without a location writes
@@ -20,16 +20,23 @@ loggers bound without a ``save_dir`` write into the run directory (:func:`run_di
 
 One ginlight run, one tracker run (:func:`connect`). ``run.json``'s ``trackers`` holds each
 logger's run id (and URL where there is one). ``--resume`` reattaches each logger to its run, so
-metrics continue the same curves. A rerun of a run's operative config (``--reproduce``) is a new
-tracker run that names the original (``ginlight.reproduces``); a sweep's trial carries the sweep's
-name and its number (MLflow tags, the W&B group), read from what the sweep tells its trials
-(:data:`ginlight.pruning.TRIAL_ENV`). Lightning's loggers start their tracker run at the first use of
-``logger.experiment``, from settings they keep until then (MLflow's ``_run_id`` and ``tags``, W&B's
-``_wandb_init``, the keyword arguments of ``wandb.init``); ginlight sets the run to attach to and
-the labels there, and then starts each run before training, so that a store that cannot be
-reached fails the run before it trains. A tracker that fails later fails the run like any other
-error: ``run.json`` says so and the run directory keeps its records; one that fails to take the
-final ``run.json`` has the error in its ``trackers`` entry.
+metrics continue the same curves: MLflow's run, W&B's run id (an offline W&B run keeps each
+process's part in an ``offline-run-*`` folder of its own, all under the one id), the version
+folder of TensorBoard and CSV, whose ``metrics.csv`` keeps its earlier rows. What a killed process
+had logged survives only where its tracker had written it: MLflow writes each metric as it comes,
+CSV every ``flush_logs_every_n_steps``, and W&B's core writes its transaction log (the offline
+run) every ``x_transaction_log_flush_interval`` (15 s) and at ``finish``; W&B has no public call
+that writes it sooner, so a SIGKILL loses what W&B got in those last seconds. A rerun of a run's
+operative config (``--reproduce``) is a new tracker run that names the original
+(``ginlight.reproduces``); a sweep's trial carries the sweep's name and its number (MLflow tags,
+the W&B group), read from what the sweep tells its trials (:data:`ginlight.pruning.TRIAL_ENV`).
+Lightning's loggers start their tracker run at the first use of ``logger.experiment``, from
+settings they keep until then (MLflow's ``_run_id`` and ``tags``, W&B's ``_wandb_init``, the
+keyword arguments of ``wandb.init``, the ``_version`` of TensorBoard and CSV); ginlight sets the
+run to attach to and the labels there, and then starts each run before training, so that a store
+that cannot be reached fails the run before it trains. A tracker that fails later fails the run
+like any other error: ``run.json`` says so and the run directory keeps its records; one that fails
+to take the final ``run.json`` has the error in its ``trackers`` entry.
 
 mlflow and wandb are optional extras, imported only by Lightning's loggers and by the check of an
 MLflow store that the config names.
@@ -38,16 +45,20 @@ MLflow store that the config names.
 from __future__ import annotations
 
 import contextlib
+import csv
 import importlib.util
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import gin
 from lightning import LightningModule, Trainer
-from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.fabric.loggers import Logger as FabricLogger  # the base of every Lightning logger, LitLogger's too
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
 from ginlight import config, pruning, rundir
@@ -69,7 +80,7 @@ _PACKAGES = {
     "MLFlowLogger": ("mlflow", "pip install 'ginlight[mlflow]'"),
     "WandbLogger": ("wandb", "pip install 'ginlight[wandb]'"),
     "CometLogger": ("comet_ml", "pip install comet-ml"),
-    "NeptuneLogger": ("neptune", "pip install neptune"),
+    "LitLogger": ("litlogger", "pip install litlogger"),
 }
 #: While checking that a tracking server answers: one try, not MLflow's retries with back-off over minutes.
 _QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
@@ -143,7 +154,7 @@ def mlflow_artifact_location() -> str:
 def _check_installed() -> None:
     for reference in gin.config.iterate_references(gin.config._CONFIG):
         wrapped = reference.configurable.wrapped
-        if not (isinstance(wrapped, type) and issubclass(wrapped, Logger)) or wrapped.__name__ not in _PACKAGES:
+        if not (isinstance(wrapped, type) and issubclass(wrapped, FabricLogger)) or wrapped.__name__ not in _PACKAGES:
             continue
         module, install = _PACKAGES[wrapped.__name__]
         if importlib.util.find_spec(module) is None:
@@ -371,15 +382,41 @@ class _Kind:
         logger.save()
 
 
-class _TensorBoard(_Kind):
-    """TensorBoard: the files as text; a resumed logger that numbers its versions keeps the run's."""
+class _Versioned(_Kind):
+    """A logger that numbers its runs ``version_N`` in a folder: a resumed one keeps the run's version."""
 
-    def reattach(self, logger: TensorBoardLogger, recorded: dict[str, Any]) -> None:
+    def reattach(self, logger: TensorBoardLogger | CSVLogger, recorded: dict[str, Any]) -> None:
         if logger._version is None:  # Lightning's next free version_N; the run has one already
             logger._version = recorded.get("version")
 
-    def describe(self, logger: TensorBoardLogger) -> dict[str, Any]:
+    def describe(self, logger: TensorBoardLogger | CSVLogger) -> dict[str, Any]:
         return {"run_id": logger.log_dir, "version": logger.version}
+
+
+class _CSV(_Versioned):
+    """CSV: a resumed run goes on in the run's ``metrics.csv``, its earlier rows kept.
+
+    Lightning's CSV writer deletes the ``metrics.csv`` of the folder it opens (it
+    warns so): reattaching, the rows are read first and written back at once, so that
+    the file holds them again even if this process is killed before its next save.
+    """
+
+    def reattach(self, logger: CSVLogger, recorded: dict[str, Any]) -> None:
+        super().reattach(logger, recorded)
+        metrics = Path(logger.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+        if not metrics.is_file():
+            return
+        with metrics.open(newline="") as file:
+            earlier = list(csv.DictReader(file))
+        with warnings.catch_warnings():  # the rows it says it will delete are written back below
+            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            writer = logger.experiment
+        writer.metrics.extend(earlier)
+        writer.save()
+
+
+class _TensorBoard(_Versioned):
+    """TensorBoard: the files as text."""
 
     def send(self, logger: TensorBoardLogger, params: dict[str, Any], files: list[Path]) -> None:
         if params:
@@ -460,7 +497,7 @@ def _kind(logger: Logger) -> _Kind:
 
 _GENERIC = _Kind()
 _KINDS: list[tuple[type, _Kind]] = [(MLFlowLogger, _MLflow()), (WandbLogger, _Wandb()),
-                                    (TensorBoardLogger, _TensorBoard())]
+                                    (TensorBoardLogger, _TensorBoard()), (CSVLogger, _CSV())]
 
 
 def _run_name(run_dir: Path) -> str:

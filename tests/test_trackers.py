@@ -3,8 +3,10 @@ own client and files; CSV and TensorBoard; --resume after SIGKILL, --reproduce, 
 
 from __future__ import annotations
 
+import csv
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -57,8 +59,8 @@ def wandb_records(run_dir: Path) -> list[wandb_internal_pb2.Record]:
             position += left
             continue
         _, length, kind = struct.unpack("<IHB", data[position:position + 7])
-        if kind == 0:
-            break
+        if kind == 0 or position + 7 + length > len(data):
+            break  # the end of what W&B has written so far
         pending += data[position + 7:position + 7 + length]
         position += 7 + length
         if kind in (1, 4):
@@ -88,6 +90,12 @@ def _wandb_history(records: list) -> list[dict]:
             for row in _of(records, "history")]
 
 
+def _csv_rows(log_dir: Path) -> list[dict]:
+    """A CSVLogger's ``metrics.csv``, each row without its empty cells."""
+    with (log_dir / "metrics.csv").open(newline="") as file:
+        return [{key: value for key, value in row.items() if value != ""} for row in csv.DictReader(file)]
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """The held model of tests/test_resume.py, and a logger whose disk fills up at its third metrics."""
@@ -95,29 +103,32 @@ def project(tmp_path_factory) -> Path:
     (folder / "holdmod.py").write_text(HOLD_MODULE)
     (folder / "hold.gin").write_text(HOLD_CONFIG)
     (folder / "fulldisk.py").write_text(FULL_DISK_LOGGER)
+    (folder / "notebook.py").write_text(NOTEBOOK_LOGGER)
     return folder
 
 
 @pytest.fixture(scope="module")
-def four_loggers(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """A run with TensorBoard, MLflow and CSV loggers bound in gin, TensorBoard's and MLflow's without a location.
-    Returns the run directory, the --root_dir and the CSV logger's save_dir."""
+def four_loggers(project, tmp_path_factory) -> tuple[Path, Path, Path, Path]:
+    """A run with TensorBoard, MLflow, CSV loggers and a Logger subclass of the user's bound in gin, TensorBoard's and
+    MLflow's without a location. Returns the run directory, the --root_dir, the CSV logger's save_dir and the file
+    the user's logger writes."""
     folder = tmp_path_factory.mktemp("loggers")
-    cwd, logs = folder / "cwd", folder / "logs"
+    cwd, logs, notebook = folder / "cwd", folder / "logs", folder / "notebook.jsonl"
     cwd.mkdir()
     result = ginlight_train(
-        f"--root_dir={folder / 'runs'}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-        *bindings(*SETTINGS, _loggers("@TensorBoardLogger()", "@MLFlowLogger()", "@CSVLogger()"),
-                  f"CSVLogger.save_dir = '{logs}'"),
+        f"--root_dir={folder / 'runs'}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
+        *bindings(*SETTINGS,
+                  _loggers("@TensorBoardLogger()", "@MLFlowLogger()", "@CSVLogger()", "@notebook.Notebook()"),
+                  f"CSVLogger.save_dir = '{logs}'", f"notebook.Notebook.path = '{notebook}'"),
         cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list(cwd.iterdir()) == []  # nothing in the working directory: MLflow's store is under --root_dir
     (run_dir,) = run_dirs(folder / "runs")
-    return run_dir, folder / "runs", logs
+    return run_dir, folder / "runs", logs, notebook
 
 
 def test_mlflow_gets_the_bindings_counts_and_files(four_loggers, tmp_path):
-    run_dir, root, _ = four_loggers
+    run_dir, root, *_ = four_loggers
     (run,) = _mlflow_runs(root)
     params = run.data.params
     assert params["AdamW.lr"] == "0.003"  # under its name in the operative config, %LR resolved
@@ -142,7 +153,7 @@ def test_mlflow_gets_the_bindings_counts_and_files(four_loggers, tmp_path):
 
 
 def test_csv_and_tensorboard_still_get_their_hparams_and_the_files_as_text(four_loggers):
-    run_dir, _, logs = four_loggers
+    run_dir, _, logs, _ = four_loggers
     (csv_dir,) = (logs / "lightning_logs").glob("version_*/metrics.csv")
     csv_hparams = yaml.safe_load((csv_dir.parent / "hparams.yaml").read_text())
     assert csv_hparams["AdamW.lr"] == 0.003
@@ -157,6 +168,23 @@ def test_csv_and_tensorboard_still_get_their_hparams_and_the_files_as_text(four_
                                                            "version": 0}
     assert "TensorBoardLogger.save_dir = @ginlight.trackers.run_directory()" in (
         run_dir / "operative_config.gin").read_text()
+
+
+def test_a_logger_of_the_users_own_gets_the_bindings_counts_and_files_as_text(four_loggers):
+    """Through Lightning's Logger API alone: log_hyperparams once as the stage starts, and run.json again at the end."""
+    run_dir, _, _, notebook = four_loggers
+    calls = [json.loads(line) for line in notebook.read_text().splitlines()]
+    (first,) = [call for call in calls if "AdamW.lr" in call]  # one stage, fit
+    last = calls[-1]
+    assert first["AdamW.lr"] == 0.003 and first["Trainer.max_epochs"] == EPOCHS
+    assert first["ginlight/params_total"] == first["ginlight/params_trainable"] > 0
+    assert first["ginlight/run_dir"] == str(run_dir)
+    for name in FILES - {"run.json"}:
+        assert first[f"ginlight/{name}"] == (run_dir / name).read_text()
+    assert json.loads(first["ginlight/run.json"])["status"] == "running"
+    assert last == {"ginlight/run.json": (run_dir / "run.json").read_text()}
+    assert json.loads(last["ginlight/run.json"])["status"] == "completed"
+    assert read_record(run_dir)["trackers"]["runs"][3] == {"logger": "Notebook", "run_id": "0", "log_dir": None}
 
 
 def test_wandb_offline_under_root_dir_gets_the_bindings_and_files(tmp_path):
@@ -181,38 +209,79 @@ def test_wandb_offline_under_root_dir_gets_the_bindings_and_files(tmp_path):
     assert max(row["epoch"] for row in _wandb_history(records) if "epoch" in row) == EPOCHS - 1
 
 
+def _wait_for(condition, held: Held, what: str) -> None:
+    """Polls ``condition`` while the held run waits; no timing is assumed."""
+    deadline = time.monotonic() + 300
+    while not condition():
+        assert held.process.poll() is None, f"the run ended before {what}:\n{held.console.read_text()}"
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+
+
+def _epochs_0_and_1_written(part: Path) -> bool:
+    """W&B has written epoch 1's rows to the offline run's file: as many as epoch 0's, which came before them."""
+    epochs = [row["epoch"] for row in _wandb_history(wandb_records(part)) if "epoch" in row]
+    return epochs.count(0) > 0 and epochs.count(1) == epochs.count(0)
+
+
 def test_killed_and_resumed_it_stays_one_tracker_run_whose_metrics_cover_every_epoch(project, tmp_path, monkeypatch):
-    """SIGKILL in epoch 2 (epochs 0 and 1 done), then --resume: MLflow has one run, W&B one run id, all epochs."""
+    """SIGKILL in epoch 2 (epochs 0 and 1 done), then --resume: one MLflow run, one W&B run id and one CSV version,
+    each with every epoch."""
     root = tmp_path / "runs"
     for name, value in _wandb_env(tmp_path).items():
         monkeypatch.setenv(name, value)  # for the held process too
+    # W&B's core writes an offline run's file every x_transaction_log_flush_interval seconds (15 by default) and when
+    # the run finishes, never in between: a killed process loses what W&B got since its last write. The run is killed
+    # once W&B has written epoch 1; at 1 s, that wait is short.
+    monkeypatch.setenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", "1")
     args = [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
             f"--gin_file={project / 'hold.gin'}",
-            *bindings(*SETTINGS, "ModelCheckpoint.monitor = None", _loggers("@MLFlowLogger()", "@WandbLogger()"))]
+            *bindings(*SETTINGS, "ModelCheckpoint.monitor = None",
+                      _loggers("@MLFlowLogger()", "@WandbLogger()", "@CSVLogger()"),
+                      "CSVLogger.flush_logs_every_n_steps = 1")]  # each row on disk as it comes: none lost to the kill
     cwd = tmp_path / "cwd-0"
     cwd.mkdir()
     held = Held(args, cwd, step=2 * BATCHES_PER_EPOCH + 1)
-    held.kill()
     (run_dir,) = run_dirs(root)
+    (killed,) = (root / "wandb").glob("offline-run-*")
+    _wait_for(lambda: _epochs_0_and_1_written(killed), held, "W&B wrote epoch 1")
+    held.kill()
     recorded = read_record(run_dir)["trackers"]["runs"]
+    csv_dir = run_dir / "lightning_logs" / "version_0"  # bound without a save_dir: in the run directory
+    csv_before = _csv_rows(csv_dir)
+    assert {row["epoch"] for row in csv_before if "epoch" in row} == {"0", "1"}
     result = ginlight_train(f"--resume={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert read_record(run_dir)["trackers"]["runs"][0]["run_id"] == recorded[0]["run_id"]
+    resumed_entries = read_record(run_dir)["trackers"]["runs"]
+    assert [entry["run_id"] for entry in resumed_entries] == [entry["run_id"] for entry in recorded]
+    assert resumed_entries[2] == recorded[2] == {"logger": "CSVLogger", "run_id": str(csv_dir), "version": 0}
+    validation_steps = [(epoch + 1) * BATCHES_PER_EPOCH - 1 for epoch in range(EPOCHS)]
 
     (run,) = _mlflow_runs(root)  # one tracker run, not two
     assert run.info.run_id == recorded[0]["run_id"] and run.info.status == "FINISHED"
     epochs = [m.value for m in _mlflow(root).get_metric_history(run.info.run_id, "epoch")]
     assert sorted(set(epochs)) == list(range(EPOCHS))
     validations = _mlflow(root).get_metric_history(run.info.run_id, "val/loss")
-    assert [m.step for m in validations] == [(epoch + 1) * BATCHES_PER_EPOCH - 1 for epoch in range(EPOCHS)]
+    assert [m.step for m in validations] == validation_steps
 
-    # W&B offline keeps each process's part in a folder of its own, under the one run id. W&B's core
-    # writes the file when it flushes, so the killed process's part may hold no records at all.
-    killed, resumed = sorted((root / "wandb").glob("offline-run-*"))
-    assert {run.run_id for run in _of(wandb_records(killed), "run")} <= {recorded[1]["run_id"]}
-    records = wandb_records(resumed)
-    assert [run.run_id for run in _of(records, "run")] == [recorded[1]["run_id"]]
-    assert {row["epoch"] for row in _wandb_history(records) if "epoch" in row} == {EPOCHS - 1}
+    # W&B offline keeps each process's part in a folder of its own, under the one run id.
+    parts = sorted((root / "wandb").glob("offline-run-*"))
+    assert parts[0] == killed and len(parts) == 2
+    assert resumed_entries[1]["dir"] == str(parts[1] / "files")  # where the last part is
+    records = [wandb_records(part) for part in parts]
+    assert [[run.run_id for run in _of(part, "run")] for part in records] == [[recorded[1]["run_id"]]] * 2
+    history = [row for part in records for row in _wandb_history(part)]
+    assert [row["trainer/global_step"] for row in history if "val/loss" in row] == validation_steps
+    assert {row["epoch"] for row in history if "epoch" in row} == set(range(EPOCHS))
+
+    # CSV: the same version folder, its metrics.csv the killed process's rows and then the resumed one's.
+    assert [path.name for path in (run_dir / "lightning_logs").iterdir()] == ["version_0"]
+    csv_after = _csv_rows(csv_dir)
+    assert csv_after[:len(csv_before)] == csv_before
+    assert [int(row["step"]) for row in csv_after if "val/loss" in row] == validation_steps
+    assert {row["epoch"] for row in csv_after[len(csv_before):] if "epoch" in row} == {str(EPOCHS - 1)}
+    assert "Previous log files in this directory will be deleted" not in result.stderr  # as Lightning says it would
+
     # The README's example binds these loggers.
     assert ("ginlight-train --gin_file=configs/classifier.gin "
             f"--gin_bindings='{_loggers('@MLFlowLogger()', '@WandbLogger()')}'") in (REPO / "README.md").read_text()
@@ -220,7 +289,7 @@ def test_killed_and_resumed_it_stays_one_tracker_run_whose_metrics_cover_every_e
 
 def test_reproduce_is_a_new_tracker_run_linked_to_the_original(four_loggers, tmp_path):
     """Under its own --root_dir, in the MLflow store there, tagged with the original run and its tracker run."""
-    run_dir, root, _ = four_loggers
+    run_dir, root, *_ = four_loggers
     (original,) = _mlflow_runs(root)
     result = ginlight_train(f"--reproduce={run_dir}", f"--root_dir={tmp_path / 'runs'}")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -267,11 +336,42 @@ def test_a_tracking_store_that_cannot_be_reached_fails_before_training_and_leave
 
 def test_a_logger_whose_package_is_missing_names_what_to_install(tmp_path):
     result = ginlight_train(f"--root_dir={tmp_path}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-                            *bindings(*SHORT, "Trainer.logger = @CometLogger()"))
+                            *bindings(*SHORT, "Trainer.logger = @LitLogger()"))
     assert result.returncode == 2
-    assert "CometLogger needs the 'comet_ml' package, which is not installed" in result.stderr
-    assert "pip install comet-ml" in result.stderr
+    assert "LitLogger needs the 'litlogger' package, which is not installed" in result.stderr
+    assert "pip install litlogger" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# A Lightning logger of the user's own: each log_hyperparams call as a line of JSON.
+NOTEBOOK_LOGGER = '''
+import json
+
+import gin
+from lightning.pytorch.loggers import Logger
+
+
+@gin.configurable
+class Notebook(Logger):
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    @property
+    def name(self):
+        return "notebook"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        with open(self.path, "a") as file:
+            file.write(json.dumps(dict(params), default=repr) + "\\n")
+
+    def log_metrics(self, metrics, step=None):
+        pass
+'''
 
 
 # A Lightning logger whose disk is full from its third metrics on.
