@@ -25,8 +25,9 @@ process's part in an ``offline-run-*`` folder of its own, all under the one id),
 folder of TensorBoard and CSV, whose ``metrics.csv`` keeps its earlier rows. What a killed process
 had logged survives only where its tracker had written it: MLflow writes each metric as it comes,
 CSV every ``flush_logs_every_n_steps``, and W&B's core writes its transaction log (the offline
-run) every ``x_transaction_log_flush_interval`` (15 s) and at ``finish``; W&B has no public call
-that writes it sooner, so a SIGKILL loses what W&B got in those last seconds. A rerun of a run's
+run) every ``x_transaction_log_flush_interval`` (15 s), at each full 32 KiB block and at
+``finish``; W&B has no public call that writes it sooner, so a SIGKILL loses what W&B got in
+those last seconds (its service exits with the killed process, and the rest with it). A rerun of a run's
 operative config (``--reproduce``) is a new tracker run that names the original
 (``ginlight.reproduces``); a sweep's trial carries the sweep's name and its number (MLflow tags,
 the W&B group), read from what the sweep tells its trials (:data:`ginlight.pruning.TRIAL_ENV`).

@@ -224,20 +224,22 @@ def _epochs_0_and_1_written(part: Path) -> bool:
     return epochs.count(0) > 0 and epochs.count(1) == epochs.count(0)
 
 
+LOGGERS = ("@MLFlowLogger()", "@WandbLogger()", "@CSVLogger()")  # as README's example binds them
+
+
 def test_killed_and_resumed_it_stays_one_tracker_run_whose_metrics_cover_every_epoch(project, tmp_path, monkeypatch):
     """SIGKILL in epoch 2 (epochs 0 and 1 done), then --resume: one MLflow run, one W&B run id and one CSV version,
     each with every epoch."""
     root = tmp_path / "runs"
     for name, value in _wandb_env(tmp_path).items():
         monkeypatch.setenv(name, value)  # for the held process too
-    # W&B's core writes an offline run's file every x_transaction_log_flush_interval seconds (15 by default) and when
-    # the run finishes, never in between: a killed process loses what W&B got since its last write. The run is killed
-    # once W&B has written epoch 1; at 1 s, that wait is short.
+    # W&B's core writes an offline run's file every x_transaction_log_flush_interval seconds (15 by default), when a
+    # 32 KiB block fills and when the run finishes: a killed process loses what W&B got since its last write. The run
+    # is killed once W&B has written epoch 1; at 1 s, that wait is short.
     monkeypatch.setenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", "1")
     args = [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
             f"--gin_file={project / 'hold.gin'}",
-            *bindings(*SETTINGS, "ModelCheckpoint.monitor = None",
-                      _loggers("@MLFlowLogger()", "@WandbLogger()", "@CSVLogger()"),
+            *bindings(*SETTINGS, "ModelCheckpoint.monitor = None", _loggers(*LOGGERS),
                       "CSVLogger.flush_logs_every_n_steps = 1")]  # each row on disk as it comes: none lost to the kill
     cwd = tmp_path / "cwd-0"
     cwd.mkdir()
@@ -284,7 +286,7 @@ def test_killed_and_resumed_it_stays_one_tracker_run_whose_metrics_cover_every_e
 
     # The README's example binds these loggers.
     assert ("ginlight-train --gin_file=configs/classifier.gin "
-            f"--gin_bindings='{_loggers('@MLFlowLogger()', '@WandbLogger()')}'") in (REPO / "README.md").read_text()
+            f"--gin_bindings='{_loggers(*LOGGERS)}'") in (REPO / "README.md").read_text()
 
 
 def test_reproduce_is_a_new_tracker_run_linked_to_the_original(four_loggers, tmp_path):
