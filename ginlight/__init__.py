@@ -21,7 +21,7 @@ _PUBLIC = {
     "load_system": "ginlight.experiment",
     "ConfigError": "ginlight.errors",
     "RunError": "ginlight.errors",
-    "register_all": "ginlight.registry",
+    "register_all": "ginlight.experiment",
     "adapters": "ginlight.adapters",
     "callbacks": "ginlight.callbacks",
     "data": "ginlight.data",

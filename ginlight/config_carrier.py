@@ -6,12 +6,16 @@ ginlight afresh: gin holds no bindings there, so a configurable called in it
 (a transform in a dataset's ``__getitem__``, the optimizer the System builds
 when training starts) would silently take its defaults. A :class:`GinConfigCarrier`
 travels with what is pickled into such a process and parses the configuration
-again when it arrives.
+again when it arrives, after importing the ginlight modules the sending process had
+loaded: ginlight's own configurables register as their modules are imported, and
+the configuration may name them by their short names (``System``, ``Experiment``).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 import gin
@@ -47,6 +51,9 @@ class GinConfigCarrier(Callback):
         self.text = config_str() if text is None else text
         self.paths = list(paths)
         self.worker_init_fn = worker_init_fn
+        # Not the command line's modules: they hold no configurables, and under `python -m` one is __main__.
+        self.modules = sorted(name for name in sys.modules
+                              if name.startswith("ginlight.") and not name.startswith("ginlight.cli"))
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -61,6 +68,8 @@ class GinConfigCarrier(Callback):
             return
         for path in self.paths:
             add_to_path(path)
+        for module in self.modules:
+            importlib.import_module(module)
         register_referenced(gin_text.read([], [self.text]), [self.text])
         gin.parse_config(self.text)
 

@@ -25,7 +25,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import checkpoint, config, distributed, rundir, slurm, source, trackers
+from ginlight import checkpoint, config, distributed, registry, rundir, slurm, source, trackers
+from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
@@ -34,7 +35,7 @@ from ginlight.stages import STAGES
 from ginlight.system import System
 from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
 
-__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -384,6 +385,12 @@ def load_system(path: str | os.PathLike) -> LightningModule:
     system.on_load_checkpoint(stored)
     system.load_state_dict(stored["state_dict"])
     return system
+
+
+def register_all() -> None:
+    """Registers every configurable with gin, for code that calls gin itself: ginlight's own, whose
+    modules this one imports, and the stack's (:func:`ginlight.registry.register_all`)."""
+    registry.register_all()
 
 
 def _build(factory):

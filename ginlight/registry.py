@@ -12,6 +12,11 @@ for the thousand components here, so it happens on demand: parsing a config
 name (:func:`register_named`); :func:`register_all` registers every one, for
 listing them, for suggesting names, and for code that calls gin itself.
 
+ginlight's own configurables (``ginlight.System``, ``ginlight.data.digits``...) are
+not discovered here: they register as their modules are imported, and the layers
+that run a config import them (:mod:`ginlight.experiment`; ``ginlight.register_all()``
+registers both kinds).
+
 gin's wrappers for external classes and functions are dynamically created objects
 that ``pickle`` cannot find by name. Each wrapper is therefore also published as
 an attribute path of :data:`registered` (``registered.torch.optim.Adam``) and
@@ -209,7 +214,6 @@ def register_named(names: Iterable[str]) -> None:
     ``scope/AdamW``); every component named ``AdamW`` registers, so a short name
     that two modules export is ambiguous to gin exactly as with :func:`register_all`.
     """
-    _import_own_configurables()
     wanted = {name.rsplit("/", 1)[-1].rsplit(".", 1)[-1] for name in names} - _registered_names
     if not wanted:
         return
@@ -228,13 +232,6 @@ def register_all() -> None:
     if not _done:
         register_named(_catalog())
         _done = True
-
-
-@functools.cache
-def _import_own_configurables() -> None:
-    """ginlight's own configurables register when their modules are imported: once per process."""
-    for module_name in ("adapters", "system", "data", "models", "callbacks", "experiment"):
-        importlib.import_module(f"ginlight.{module_name}")
 
 
 _by_name: set[str] = set()  # the import paths register_importable registered

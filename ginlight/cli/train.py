@@ -50,7 +50,7 @@ def main(argv: Sequence[str]) -> int:
             return _print_config()
         if FLAGS.reproduce is not None:
             return _reproduce()
-        from ginlight.experiment import resume, train
+        from ginlight.experiment import resume, train  # here, not at the top, to keep --help fast (it loads Lightning)
 
         common.quiet_third_party(FLAGS.verbose)
         if FLAGS.resume is not None:
@@ -77,7 +77,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _reproduce() -> int:
     """Exit status 0 when the rerun matches, 3 when it does not."""
-    from ginlight.reproduce import reproduce
+    from ginlight.reproduce import reproduce  # here, not at the top, to keep --help fast (it loads Lightning)
 
     _refuse_with("reproduce", ["resume", "stage", "ckpt_path"], "the rerun takes the run's stage and checkpoint")
     _refuse_with("reproduce", ["tags", "notes"], "tag the rerun afterwards with ginlight-runs --set_tags")
@@ -102,6 +102,8 @@ def _refuse_with(flag: str, others: Sequence[str], reason: str) -> None:
 
 
 def _print_config() -> int:
+    # Imported here, not at the top, to keep --help fast (it loads Lightning); importing it
+    # registers ginlight's own configurables, which the config may name.
     from ginlight.experiment import implicit_defaults
 
     config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
@@ -111,8 +113,10 @@ def _print_config() -> int:
 
 def _list_configurables(pattern: str) -> int:
     # The config's imports and --project register their configurables, as for training.
+    from ginlight.experiment import register_all  # here, not at the top, to keep --help fast (it loads Lightning)
+
     config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
-    registry.register_all()
+    register_all()  # ginlight's own configurables and the stack's
     registry.register_modules_matching(pattern)  # einops.layers.*: what einops.layers offers
     names = sorted(internals.selectors())
     matched = [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.lower(), pattern.lower())]
