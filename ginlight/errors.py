@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+
 
 class ConfigError(Exception):
     """The configuration is wrong; the command exits with status 2.
@@ -38,9 +41,6 @@ def user_frame(exc: BaseException) -> str:
     The innermost traceback frame outside installed packages and ginlight is the
     line a user can act on.
     """
-    import os
-    import traceback
-
     library = (os.sep + "site-packages" + os.sep, os.sep + "ginlight" + os.sep, "<frozen")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not any(part in f.filename for part in library)]
     if not frames:

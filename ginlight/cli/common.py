@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 
 from absl import app, flags
 
+from ginlight.errors import ConfigError, user_frame
+
 FLAGS = flags.FLAGS
 
 
@@ -79,8 +81,6 @@ def quiet_third_party(verbose: bool) -> None:
 
 def report(exc: BaseException, command: str, verbose: bool) -> int:
     """Prints ``exc`` for a user and returns the exit status: 2 for configuration, 1 otherwise."""
-    from ginlight.errors import ConfigError, user_frame
-
     if verbose:
         traceback.print_exception(exc)
     message = str(exc)

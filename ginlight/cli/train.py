@@ -14,6 +14,7 @@ from absl import flags
 
 from ginlight import config, internals, registry  # gin and the registry, not torch: --help stays fast
 from ginlight.cli import common
+from ginlight.errors import ConfigError
 
 common.define_gin_flags()
 flags.DEFINE_string("root_dir", "runs", "Where run directories are created: ROOT/<name>/<timestamp>.")
@@ -93,8 +94,6 @@ def _reproduce() -> int:
 
 def _refuse_with(flag: str, others: Sequence[str], reason: str) -> None:
     """A ConfigError when any of ``others`` was given along with ``--flag``."""
-    from ginlight.errors import ConfigError
-
     given = [f"--{name}" for name in others if FLAGS[name].present]
     if given:
         raise ConfigError(f"--{flag} cannot be combined with {', '.join(given)}: {reason}.",
