@@ -9,13 +9,16 @@ same command line finds the run that its job started, recorded in that run's
 ``run.json``, and continues it from ``checkpoints/last.ckpt`` as ``--resume``
 does: nothing in the script has to change.
 
-A sweep's trial is one ``sbatch`` job running the trial's ``ginlight-train``
-command (:class:`SlurmLauncher`). The sweep's worker threads keep each trial's
-Optuna heartbeat while its job waits in the queue, runs, or is requeued and
-runs again; the trial reports to the study's storage itself, as local trials
-do. Not submitit: its jobs count as finished once a result file exists, which
-the interrupted attempt of a requeued command writes, and it follows job states
-through ``sacct``, which needs SLURM's accounting database.
+A sweep's trial is one ``sbatch`` job running the trial's command,
+``python -m ginlight.sweep.trial`` (:class:`SlurmLauncher`). The sweep's worker
+threads keep each trial's Optuna heartbeat while its job waits in the queue, runs,
+or is requeued and runs again; the trial reports to the study's storage itself,
+and writes its outcome file, as local trials do. The sweep reads that file once
+SLURM is done with the job, so the outcome of an attempt that a requeue
+interrupted is replaced before it is read. Not submitit: its jobs count as
+finished once a result file exists, which the interrupted attempt of a requeued
+command writes, and it follows job states through ``sacct``, which needs SLURM's
+accounting database.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import pytest
 
 from ginlight.errors import ConfigError
 from ginlight.sweep import load_search_space, parse_parameter, run_sweep
+from ginlight.sweep.outcome import Outcome, TrialError
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER = REPO / "configs" / "classifier.gin"
@@ -313,6 +314,27 @@ def test_random_search_from_python(tmp_path):
     assert result.sweep_dir == sweep_dir(tmp_path / "runs") and result.count("completed") == 3
     assert result.best.objective == min(row.objective for row in result.rows)  # val/loss, minimized
     check_sampled_trials(read_csv(result.sweep_dir / "sweep.csv"), "val/loss")
+
+
+def test_each_trial_reports_through_its_outcome_file_a_configuration_error_at_its_gin_line(tmp_path):
+    # The macro passes the sweep's parse of the config; the System refuses 'weekly' when the trial builds it.
+    config_file = tmp_path / "scheduled.gin"
+    config_file.write_text(f"include '{CLASSIFIER}'\nINTERVAL = 'epoch'\nSystem.scheduler_interval = %INTERVAL\n")
+    result = run_sweep([config_file], TINY, load_search_space(["INTERVAL = ['epoch', 'weekly']"]),
+                       root_dir=tmp_path / "runs")
+    rows = {row.params["INTERVAL"]: row for row in result.rows}
+    outcomes = {value: Outcome.read(result.sweep_dir / "logs" / f"{row.name}.outcome.json")
+                for value, row in rows.items()}
+    completed = rows["'epoch'"]
+    assert outcomes["'epoch'"] == Outcome("completed", completed.run_dir, record(Path(completed.run_dir))["metrics"])
+    error = TrialError("config", "System.scheduler_interval must be 'epoch' or 'step', got 'weekly'.",
+                       f"{config_file}:3")
+    assert outcomes["'weekly'"] == Outcome("failed", error=error)
+    failed = rows["'weekly'"]
+    assert (failed.status, failed.error) == ("failed", f"{config_file}:3: {error.message}")
+    assert not Path(failed.run_dir).exists()  # a configuration error leaves no run directory
+    (line,) = [line for line in read_csv(result.sweep_dir / "sweep.csv") if line["INTERVAL"] == "'weekly'"]
+    assert line["error"] == failed.error
 
 
 def _processes_mentioning(text: str) -> list[int]:

@@ -21,7 +21,7 @@ common.define_gin_flags()
 flags.DEFINE_multi_string("sweep", [], "A swept binding: 'configurable.parameter=[v1, v2, ...]' in gin syntax, or "
                           "a distribution: loguniform(a, b), uniform(a, b), int(lo, hi), choice(v1, ...).")
 flags.DEFINE_string("sweep_file", None, "A file of --sweep lines, one per line; '#' starts a comment line.")
-flags.DEFINE_enum("mode", "grid", ["grid", "random", "tpe"],
+flags.DEFINE_enum("mode", "grid", ["grid", "random", "tpe"],  # ginlight.sweep.SAMPLERS, which imports Optuna
                   "grid: every combination of the listed values; random or tpe: --trials samples.")
 flags.DEFINE_integer("trials", None, "How many trials random and tpe search run.", lower_bound=1)
 flags.DEFINE_string("objective", None, "The final metric to optimize, e.g. val/accuracy (default val/loss, min).")
@@ -60,7 +60,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     try:
-        from ginlight import sweep
+        from ginlight import sweep  # imports Optuna and Lightning: kept out of --help
 
         space = sweep.load_search_space(FLAGS.sweep, FLAGS.sweep_file)
         launcher = None
