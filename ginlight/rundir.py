@@ -34,6 +34,8 @@ LOG = "train.log"
 CHECKPOINTS = "checkpoints"
 #: The checkpoint a run resumes from, in :data:`CHECKPOINTS`; Lightning's own name for it.
 LAST_CHECKPOINT = "last.ckpt"
+#: The statuses ``run.json`` records: ``ginlight-train`` writes the first four, a sweep's pruner the last.
+STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
 #: A folder holding any of these is a run directory, a run cut short before its record included.
 MARKERS = (RECORD, OPERATIVE_CONFIG, CONFIG)
 _NOT_A_RUN_HINT = "Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>."

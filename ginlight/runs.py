@@ -27,10 +27,8 @@ from ginlight import diff, rundir
 from ginlight.errors import ConfigError
 
 __all__ = ["Run", "Listing", "find_run_dirs", "read_run", "read_runs", "select", "differing_bindings", "set_tags",
-           "FORMATS", "STATUSES"]
+           "FORMATS"]
 
-#: The statuses ``run.json`` records: ``ginlight-train`` writes the first four, a sweep's pruner the last.
-STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
 FORMATS = ("table", "csv", "json", "markdown")
 #: The fields ``--filter`` matches besides bindings.
 FILTER_FIELDS = ("name", "status", "stage")
@@ -155,7 +153,7 @@ def _read_record(run: Run) -> None:
     elif run.status == "running":
         run.warnings.append("still running, or stopped without recording it (killed?); "
                             f"`ginlight-train --resume={run.run_dir}` continues it")
-    elif run.status not in STATUSES:
+    elif run.status not in rundir.STATUSES:
         run.warnings.append(f"{rundir.RECORD}: unknown status {run.status!r}")
 
 
