@@ -41,6 +41,16 @@ MARKERS = (RECORD, OPERATIVE_CONFIG, CONFIG)
 _NOT_A_RUN_HINT = "Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>."
 
 
+class _Member:
+    """A file or folder of every run directory, at ``run.<attribute>``: the path under it, existing or not."""
+
+    def __init__(self, *parts: str):
+        self.parts = parts
+
+    def __get__(self, run: RunDir | None, owner: type) -> Any:
+        return self if run is None else run.path.joinpath(*self.parts)
+
+
 class RunDir:
     """A run directory: where its files are, what its record says, which checkpoints it has.
 
@@ -78,30 +88,12 @@ class RunDir:
         """The run's name: the folder its run directories share (``runs/<name>/<timestamp>``)."""
         return self.path.resolve().parent.name
 
-    @property
-    def config(self) -> Path:
-        return self.path / CONFIG
-
-    @property
-    def operative_config(self) -> Path:
-        return self.path / OPERATIVE_CONFIG
-
-    @property
-    def record_file(self) -> Path:
-        return self.path / RECORD
-
-    @property
-    def log(self) -> Path:
-        return self.path / LOG
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / CHECKPOINTS
-
-    @property
-    def last_checkpoint(self) -> Path:
-        """Where ``last.ckpt`` is, whether or not it was written yet."""
-        return self.checkpoints / LAST_CHECKPOINT
+    config = _Member(CONFIG)
+    operative_config = _Member(OPERATIVE_CONFIG)
+    record_file = _Member(RECORD)
+    log = _Member(LOG)
+    checkpoints = _Member(CHECKPOINTS)
+    last_checkpoint = _Member(CHECKPOINTS, LAST_CHECKPOINT)  # whether or not it was written yet
 
     def read_record(self) -> dict[str, Any]:
         """What ``run.json`` says; :class:`ConfigError` naming the file when it cannot be read as an object."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ginlight import rundir
+from ginlight.errors import ConfigError
 
 
 def _create(args: tuple[str, str]) -> str:
@@ -121,3 +122,60 @@ def test_train_log_is_appended_to_so_a_resumed_run_keeps_its_history(tmp_path, m
     with rundir.console_to_file(tmp_path / "train.log"):
         print("resumed")
     assert (tmp_path / "train.log").read_text() == existing + "resumed\n"
+
+
+# ---- RunDir: the one owner of the layout ------------------------------------------------------
+
+
+def _run(folder: Path, record: object = None, files: tuple[str, ...] = ()) -> Path:
+    folder.mkdir(parents=True)
+    if record is not None:
+        (folder / "run.json").write_text(record if isinstance(record, str) else json.dumps(record))
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("")
+    return folder
+
+
+def test_a_run_directory_is_recognised_by_any_of_its_records_and_opened_only_with_what_is_needed(tmp_path):
+    whole = _run(tmp_path / "runs" / "exp" / "1", {"status": "completed"}, ("operative_config.gin", "config.gin"))
+    cut_short = _run(tmp_path / "runs" / "exp" / "2", None, ("config.gin",))
+    plain = _run(tmp_path / "plain")
+    assert [rundir.RunDir.recognises(p) for p in (whole, cut_short, plain)] == [True, True, False]
+    run = rundir.RunDir.open(whole, needs=("run.json", "operative_config.gin"))
+    assert (run.name, run.record_file, run.last_checkpoint) == (
+        "exp", whole / "run.json", whole / "checkpoints" / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"'.*plain' is not a run directory: it has no run.json\.") as caught:
+        rundir.RunDir.open(plain)
+    assert "ginlight-train" in caught.value.hint
+    with pytest.raises(ConfigError, match="is a run directory cut short: it has no run.json and no operative"):
+        rundir.RunDir.open(cut_short, needs=("run.json", "operative_config.gin"))
+
+
+@pytest.mark.parametrize("text, says", [("{\"status\": ", "cannot be read (cut short, or edited by hand?)"),
+                                        ("[1, 2]", "holds list, not an object")])
+def test_a_record_that_cannot_be_read_is_an_error_located_at_the_file(tmp_path, text, says):
+    run = rundir.RunDir(_run(tmp_path / "run", text))
+    with pytest.raises(ConfigError, match=re.escape(says)) as caught:
+        run.read_record()
+    assert caught.value.location == str(tmp_path / "run" / "run.json")
+
+
+def test_the_run_holding_a_checkpoint_or_an_operative_config_is_found_and_names_what_it_ran(tmp_path):
+    run = _run(tmp_path / "runs" / "gan" / "20240101-000000", {}, ("checkpoints/last.ckpt", "operative_config.gin"))
+    assert rundir.RunDir.holding(run / "checkpoints" / "last.ckpt").path == run
+    assert rundir.RunDir.holding(run / "operative_config.gin").path == run
+    assert rundir.RunDir.holding(tmp_path / "elsewhere.ckpt") is None
+    assert rundir.name_for(run / "operative_config.gin") == "gan"  # a rerun lands beside the run it repeats
+    assert rundir.name_for(tmp_path / "classifier.gin") == "classifier"
+
+
+def test_the_best_checkpoint_is_looked_up_by_name_else_last_ckpt_else_none(tmp_path):
+    run = rundir.RunDir(_run(tmp_path / "run", {"best_checkpoint": "/moved/away/epoch=1.ckpt"},
+                             ("checkpoints/epoch=1.ckpt", "checkpoints/last.ckpt")))
+    assert run.best_checkpoint() == run.checkpoints / "epoch=1.ckpt" == run.checkpoint()
+    (run.checkpoints / "epoch=1.ckpt").unlink()
+    assert run.best_checkpoint() is None and run.checkpoint() == run.last_checkpoint
+    run.last_checkpoint.unlink()
+    with pytest.raises(ConfigError, match="has no checkpoint"):
+        run.checkpoint()
