@@ -39,13 +39,11 @@ from ginlight.errors import ConfigError
 from ginlight.sweep.outcome import Outcome
 from ginlight.sweep.reports import FINISHED, TrialRow, best_of, trial_name, trial_rows
 from ginlight.sweep.space import Parameter
-from ginlight.sweep.study import GRACE_S, HEARTBEAT_S, MAX_RETRIES, SKIPPED, STARTED, TRIAL_LOGS
+from ginlight.sweep.study import GRACE_S, HEARTBEAT_S, MAX_RETRIES, SKIPPED, STARTED, outcome_file, trial_log
 
 __all__ = ["Workers", "TrialFailed", "trial_command", "start_process"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-#: The suffix of a trial's outcome file, beside its log: ``logs/trial-NNN.outcome.json``.
-OUTCOME_SUFFIX = ".outcome.json"
 #: What starts a trial's process from its command line, log file and environment: :func:`start_process`, or
 #: a launcher's ``start`` returning what waits and stops like a process (a SLURM job).
 Start = Callable[[list[str], Path, dict[str, str]], Any]
@@ -244,25 +242,25 @@ class Workers:
         run_dir = self.sweep_dir / name
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
-        outcome = self._train(trial.number, values, run_dir)
-        if outcome.status == "interrupted":
+        ended = self._train(trial.number, values, run_dir)
+        if ended.status == "interrupted":
             self.retry(self.study, copy.deepcopy(self._frozen(trial.number)))
             raise _Requeued(name)
-        error, value = outcome.error, outcome.metrics.get(self.objective)
-        unknown_objective = outcome.status == "completed" and value is None
+        error, value = ended.error, ended.metrics.get(self.objective)
+        unknown_objective = ended.status == "completed" and value is None
         if unknown_objective:
             error = (f"the run has no final metric '{self.objective}'; it has "
-                     f"{', '.join(sorted(outcome.metrics)) or 'none'}.")
-        elif outcome.status == "completed" and not math.isfinite(value):
+                     f"{', '.join(sorted(ended.metrics)) or 'none'}.")
+        elif ended.status == "completed" and not math.isfinite(value):
             error = f"the objective {self.objective} is {value}."
-        for key, attr in dict(metrics=outcome.metrics, error=error, duration_s=round(outcome.duration_s, 2),
-                              operative_config=outcome.operative_config).items():
+        for key, attr in dict(metrics=ended.metrics, error=error, duration_s=round(ended.duration_s, 2),
+                              operative_config=ended.operative_config).items():
             trial.set_user_attr(key, attr)
         if unknown_objective:  # every trial would miss it: stop the sweep
             raise ConfigError(f"{name}: {error}", hint="Pass --objective with one of the run's metrics.")
         if error is not None:
             raise TrialFailed(error)
-        if outcome.status == "pruned":  # Optuna records the last reported value as the trial's
+        if ended.status == "pruned":  # Optuna records the last reported value as the trial's
             raise optuna.TrialPruned(f"{name} was pruned")
         return value
 
@@ -300,9 +298,8 @@ class Workers:
 
     def _train(self, number: int, values: dict[str, str], run_dir: Path) -> _Ended:
         """Runs one trial's process; its console output goes to ``logs/trial-NNN.log``, its outcome file beside."""
-        log = self.sweep_dir / TRIAL_LOGS / f"{run_dir.name}.log"
-        outcome_file = log.with_suffix(OUTCOME_SUFFIX)
-        command = self.command([p.binding(values[p.key]) for p in self.space], run_dir, outcome_file)
+        log, outcome = trial_log(self.sweep_dir, run_dir.name), outcome_file(self.sweep_dir, run_dir.name)
+        command = self.command([p.binding(values[p.key]) for p in self.space], run_dir, outcome)
         env = {**self.env, pruning.TRIAL_ENV: json.dumps({**self.report_to, "number": number})}
         start = time.monotonic()
         with self.lock:
@@ -315,19 +312,19 @@ class Workers:
         finally:
             with self.lock:
                 self.children.discard(process)
-        outcome = Outcome.read(outcome_file) or Outcome("failed")  # none: killed, or dead before it could write
-        if outcome.status in ("completed", "pruned"):  # pruned: stopped by its pruner
-            status, error = outcome.status, None
-        elif self.stop.is_set() or outcome.status == "interrupted" or -code in _STOP_SIGNALS:
+        reported = Outcome.read(outcome) or Outcome("failed")  # none: killed, or dead before it could write one
+        if reported.status in ("completed", "pruned"):  # pruned: stopped by its pruner
+            status, error = reported.status, None
+        elif self.stop.is_set() or reported.status == "interrupted" or -code in _STOP_SIGNALS:
             status, error = "interrupted", None
         elif code < 0:
             status = "failed"
             error = f"killed by {signal.Signals(-code).name}{' (out of memory?)' if code == -signal.SIGKILL else ''}"
         else:
             status = "failed"
-            error = str(outcome.error) if outcome.error else f"exit status {code}, and no outcome file: see its log"
+            error = str(reported.error) if reported.error else f"exit status {code}, and no outcome file: see its log"
         operative = rundir.RunDir(run_dir).operative_config
-        return _Ended(status, outcome.metrics, error, time.monotonic() - start,
+        return _Ended(status, reported.metrics, error, time.monotonic() - start,
                       operative.read_text() if operative.is_file() else None)
 
     def _finished(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -346,13 +343,14 @@ class Workers:
             if best is not None:
                 line += f"; best {best.name}: {best.objective:.4g}"
         else:
-            line += f": {(row.error or '').splitlines()[0]} (log: {self.sweep_dir / TRIAL_LOGS / row.name}.log)"
+            line += f": {(row.error or '').splitlines()[0]} (log: {trial_log(self.sweep_dir, row.name)})"
         self.say(line)
         self.write_results(rows)
 
 
-def trial_command(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], search_paths: Sequence[str | os.PathLike],
-            projects: Sequence[str], root_dir: str | os.PathLike, run_dir: Path, outcome: Path) -> list[str]:
+def trial_command(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str],
+                  search_paths: Sequence[str | os.PathLike], projects: Sequence[str], root_dir: str | os.PathLike,
+                  run_dir: Path, outcome: Path) -> list[str]:
     """The command line of a trial's process (:mod:`ginlight.sweep.trial`): ``run_dir`` for its run,
     ``outcome`` for its :class:`Outcome`.
 

@@ -40,7 +40,7 @@ MAX_RETRIES = 3
 RECORD = "sweep.json"
 DATABASE = "study.db"
 LOG = "sweep.log"
-#: Each trial's console output, ``trial-NNN.log``, and its outcome file (:mod:`ginlight.sweep.trial`).
+#: The folder of each trial's console output and outcome file (:func:`trial_log`, :func:`outcome_file`).
 TRIAL_LOGS = "logs"
 
 #: The user attribute of a trial the sweep did not run (:class:`~ginlight.sweep.launch.Workers` says why);
@@ -49,6 +49,16 @@ SKIPPED = "skipped"
 #: The user attribute a worker sets, to its trial's number, once the trial's heartbeat is recorded.
 STARTED = "started_as"
 _DEFINITION_ATTR = "ginlight_sweep"
+
+
+def trial_log(sweep_dir: Path, name: str) -> Path:
+    """``logs/trial-NNN.log``: what the trial ``name``'s process printed."""
+    return sweep_dir / TRIAL_LOGS / f"{name}.log"
+
+
+def outcome_file(sweep_dir: Path, name: str) -> Path:
+    """``logs/trial-NNN.outcome.json``: how the trial ``name``'s process ended (:mod:`ginlight.sweep.outcome`)."""
+    return sweep_dir / TRIAL_LOGS / f"{name}.outcome.json"
 
 
 def storage_label(url: str) -> str:

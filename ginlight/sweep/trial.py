@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ginlight import experiment, rundir
-from ginlight.cli.common import quiet_third_party  # the console ginlight-train shows; see the report to the lead
+from ginlight.cli.common import quiet_third_party  # the trial's log shows what ginlight-train's console would
 from ginlight.errors import ConfigError, RunError
 from ginlight.sweep.outcome import Outcome, TrialError
 
