@@ -1,0 +1,132 @@
+"""ginlight's imports point one way, down its layers (the package docstring, ginlight/__init__.py), with no cycle.
+
+Every module under ginlight/ is read with ``ast``, not imported: the graph holds each
+import of a ginlight module, at module level or inside a function. An import inside a
+function is allowed only where :data:`LAZY` gives the reason (``--help`` that must not
+wait for Lightning), since one elsewhere is how a cycle hides.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ginlight"
+
+#: The layers, lowest first; a module belongs to the first entry that names it or a package above it.
+#: (The package itself, ``ginlight``, holds the version and the lazy public names, and imports nothing.)
+LAYERS = [
+    ("errors", ["ginlight", "ginlight.errors"]),
+    ("gin handling and the registry",
+     ["ginlight.config", "ginlight.gin_text", "ginlight.registry", "ginlight.importable", "ginlight.project",
+      "ginlight.internals", "ginlight.source"]),
+    ("the parts",
+     ["ginlight.stages", "ginlight.system", "ginlight.pending_updates", "ginlight.adapters", "ginlight.callbacks",
+      "ginlight.data", "ginlight.models", "ginlight.checkpoint", "ginlight.rundir", "ginlight.trackers",
+      "ginlight.distributed", "ginlight.slurm", "ginlight.pruning", "ginlight.dry_run", "ginlight.config_carrier",
+      "ginlight.trainer"]),
+    ("running an experiment", ["ginlight.experiment"]),
+    ("tools", ["ginlight.reproduce", "ginlight.diff", "ginlight.sweep", "ginlight.runs", "ginlight.curves"]),
+    ("command line", ["ginlight.cli"]),
+]
+
+#: Imports of ginlight modules inside functions: (importer, imported) -> why it is not at module level.
+LAZY = {
+    ("ginlight.cli.train", "ginlight.experiment"): "ginlight-train --help must not wait for Lightning",
+    ("ginlight.cli.train", "ginlight.reproduce"): "ginlight-train --help must not wait for Lightning",
+    ("ginlight.cli.sweep", "ginlight.sweep"): "ginlight-sweep --help must not wait for Optuna and Lightning",
+    ("ginlight.cli.sweep", "ginlight.slurm"): "ginlight-sweep --help must not wait for Lightning",
+    ("ginlight.cli.runs", "ginlight.curves"): "a listing must not wait for TensorBoard's reader and numpy",
+    ("ginlight.cli.diff", "ginlight.diff"): "ginlight-diff --help must not wait for gin's parser",
+}
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _imported(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool, modules: dict[str, Path]):
+    """The ginlight modules an import statement names: ``from ginlight import rundir`` names ginlight.rundir."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name in modules]
+    if node.level:  # relative: from its package, one level up per dot after the first
+        package = importer.split(".") if is_package else importer.split(".")[:-1]
+        base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+    else:
+        base = node.module or ""
+    if base not in modules:
+        return []
+    return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+
+
+def _imports() -> list[tuple[str, str, bool, int]]:
+    """Every import of a ginlight module by another: (importer, imported, inside a function, line)."""
+    modules = _modules()
+    found = []
+
+    def visit(node: ast.AST, importer: str, is_package: bool, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.extend((importer, imported, in_function, child.lineno)
+                             for imported in _imported(child, importer, is_package, modules) if imported != importer)
+            visit(child, importer, is_package,
+                  in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    for name, path in modules.items():
+        visit(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", False)
+    return found
+
+
+def _layer(module: str) -> int:
+    for index, (_, members) in enumerate(LAYERS):
+        if any(module == member or module.startswith(member + ".") for member in members
+               if member != "ginlight" or module == "ginlight"):
+            return index
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS here and to the package docstring.")
+
+
+def test_every_module_has_a_layer():
+    for module in _modules():
+        _layer(module)
+
+
+def test_imports_point_to_the_same_layer_or_a_lower_one():
+    upward = [f"{importer} ({LAYERS[_layer(importer)][0]}) imports {imported} ({LAYERS[_layer(imported)][0]}), "
+              f"line {line}"
+              for importer, imported, _, line in _imports() if _layer(imported) > _layer(importer)]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_cycles():
+    graph: dict[str, set[str]] = {}
+    for importer, imported, _, _ in _imports():
+        graph.setdefault(importer, set()).add(imported)
+    done: set[str] = set()
+
+    def cycle_from(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return path[path.index(module):] + [module]
+        if module in done:
+            return None
+        for imported in sorted(graph.get(module, ())):
+            found = cycle_from(imported, [*path, module])
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        cycle = cycle_from(module, [])
+        assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_imports_inside_functions_are_the_listed_lazy_ones():
+    lazy = {(importer, imported): line for importer, imported, in_function, line in _imports() if in_function}
+    unlisted = [f"{importer} imports {imported} inside a function, line {line}"
+                for (importer, imported), line in lazy.items() if (importer, imported) not in LAZY]
+    assert not unlisted, "move these to module level, or list them in LAZY with the reason:\n" + "\n".join(unlisted)
+    assert set(LAZY) <= set(lazy), f"LAZY lists imports that are gone: {sorted(set(LAZY) - set(lazy))}"
