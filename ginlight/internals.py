@@ -116,4 +116,32 @@ def save_unless_saved(checkpoint: object, trainer: object) -> None:
     if not checkpoint._should_skip_saving_checkpoint(trainer):
         checkpoint._save_none_monitor_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
 
-# ---- trackers' loggers (checked on Lightning 2.6, mlflow 3, wandb 0.31) ------------------------
+# ---- trackers' loggers (checked on lightning 2.6) ------------------------------------------------
+# gin builds a logger before ginlight knows the run it belongs to, so ginlight completes it after it
+# is built and before its first use: the run to attach to, its name, its version folder.
+
+
+def keep_version(logger: Any, version: int | str | None) -> None:
+    """Has a ``TensorBoardLogger`` or ``CSVLogger`` not given a version write into ``version_<version>``,
+    rather than Lightning's next free one: their private ``_version``, checked on lightning 2.6."""
+    if logger._version is None:
+        logger._version = version
+
+
+def name_mlflow_run(logger: Any, name: str) -> None:
+    """Names the run an ``MLFlowLogger`` not given a ``run_name`` will create: its private ``_run_name``,
+    checked on lightning 2.6."""
+    if logger._run_name is None:
+        logger._run_name = name
+
+
+def attach_mlflow_run(logger: Any, run_id: str) -> None:
+    """Has an ``MLFlowLogger`` log to the existing run ``run_id`` instead of creating one (what its ``run_id``
+    argument does when given at construction): its private ``_run_id``, checked on lightning 2.6."""
+    logger._run_id = run_id
+
+
+def wandb_init_arguments(logger: Any) -> dict[str, Any]:
+    """The arguments a ``WandbLogger`` will pass to ``wandb.init`` when it starts its run, to complete before
+    it does (``id``, ``resume``, ``group``, ``name``): its private ``_wandb_init``, checked on lightning 2.6."""
+    return logger._wandb_init

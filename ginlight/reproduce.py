@@ -116,7 +116,11 @@ def compare(original: str | os.PathLike, rerun: str | os.PathLike) -> Comparison
 
 
 def _record(run_dir: Path) -> dict[str, Any]:
-    return rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG)).read_record()
+    return _open(run_dir).read_record()
+
+
+def _open(run_dir: Path) -> rundir.RunDir:
+    return rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG))
 
 
 def reproduce(
@@ -141,12 +145,13 @@ def reproduce(
     does not complete.
     """
     original = Path(run)
-    record = _record(original)
+    recorded = _open(original)
+    record = recorded.read_record()
     if record.get("status") != "completed":
         raise ConfigError(f"run '{original}' is {record.get('status')}; only a completed run can be reproduced.",
                           hint=f"Finish it first: ginlight-train --resume={original}")
     result = train(
-        [(original / rundir.OPERATIVE_CONFIG).resolve(), *gin_files], bindings,
+        [recorded.operative_config.resolve(), *gin_files], bindings,
         search_paths=search_paths, projects=projects,
         stage=record.get("stage", "fit"), ckpt_path=record.get("ckpt_path"),
         root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv,

@@ -182,7 +182,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _read_operative_config(run: Run) -> None:
-    path = run.run_dir / rundir.OPERATIVE_CONFIG
+    path = rundir.RunDir(run.run_dir).operative_config
     if not path.is_file():
         run.warnings.append(f"no {rundir.OPERATIVE_CONFIG}: its bindings are unknown")
         return

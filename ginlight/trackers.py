@@ -62,7 +62,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoa
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
-from ginlight import config, pruning, rundir
+from ginlight import config, internals, pruning, rundir
 from ginlight.errors import ConfigError
 
 __all__ = ["prepare", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
@@ -153,7 +153,7 @@ def mlflow_artifact_location() -> str:
 
 
 def _check_installed() -> None:
-    for reference in gin.config.iterate_references(gin.config._CONFIG):
+    for reference in gin.config.iterate_references(internals.parsed_bindings()):
         wrapped = reference.configurable.wrapped
         if not (isinstance(wrapped, type) and issubclass(wrapped, FabricLogger)) or wrapped.__name__ not in _PACKAGES:
             continue
@@ -204,7 +204,7 @@ def _check_mlflow_store() -> None:
 
 def _referenced(selector: str) -> bool:
     return any(reference.configurable.selector == selector
-               for reference in gin.config.iterate_references(gin.config._CONFIG))
+               for reference in gin.config.iterate_references(internals.parsed_bindings()))
 
 
 def _value(selector: str, parameter: str) -> Any:
@@ -217,9 +217,8 @@ def rerun_of(gin_files: Sequence[str | os.PathLike]) -> Path | None:
     if not gin_files:
         return None
     first = Path(gin_files[0]).resolve()
-    if first.name == rundir.OPERATIVE_CONFIG and (first.parent / rundir.RECORD).is_file():
-        return first.parent
-    return None
+    run = rundir.RunDir.holding(first) if first.name == rundir.OPERATIVE_CONFIG else None
+    return None if run is None else run.path
 
 
 def connect(trainer: Trainer, run_dir: Path, gin_files: Sequence[str | os.PathLike], *,
@@ -330,11 +329,11 @@ class TrackerFeed:
 def flat_bindings() -> dict[str, Any]:
     """``{"scope/Configurable.param": value}`` of the operative config, macros resolved, names as it writes them."""
     flat = {}
-    for (scope, selector), params in gin.config._OPERATIVE_CONFIG.items():
-        configurable = gin.config._REGISTRY[selector]
+    for (scope, selector), params in internals.operative_bindings().items():
+        configurable = internals.configurable(selector, exact=True)
         if configurable.wrapped is gin.config.macro:
             continue  # the bindings that use a macro show its value
-        name = gin.config._REGISTRY.minimal_selector(selector)
+        name = internals.shortest_selector(selector)
         prefix = f"{scope}/{name}" if scope else name
         for param, value in params.items():
             value = config.resolve_macro(value)
@@ -387,8 +386,7 @@ class _Versioned(_Kind):
     """A logger that numbers its runs ``version_N`` in a folder: a resumed one keeps the run's version."""
 
     def reattach(self, logger: TensorBoardLogger | CSVLogger, recorded: dict[str, Any]) -> None:
-        if logger._version is None:  # Lightning's next free version_N; the run has one already
-            logger._version = recorded.get("version")
+        internals.keep_version(logger, recorded.get("version"))  # not Lightning's next free one
 
     def describe(self, logger: TensorBoardLogger | CSVLogger) -> dict[str, Any]:
         return {"run_id": logger.log_dir, "version": logger.version}
@@ -434,11 +432,10 @@ class _MLflow(_Kind):
 
     def label(self, logger: MLFlowLogger, labels: dict[str, Any], run_dir: Path) -> None:
         logger.tags = {**(logger.tags or {}), **{key.replace("/", "."): str(value) for key, value in labels.items()}}
-        if logger._run_name is None:
-            logger._run_name = _run_name(run_dir)
+        internals.name_mlflow_run(logger, _run_name(run_dir))
 
     def reattach(self, logger: MLFlowLogger, recorded: dict[str, Any]) -> None:
-        logger._run_id = recorded["run_id"]
+        internals.attach_mlflow_run(logger, recorded["run_id"])
 
     def start(self, logger: MLFlowLogger) -> None:
         with _environment_defaults(_QUICK_HTTP):
@@ -468,14 +465,14 @@ class _Wandb(_Kind):
     hint = "Check the WandbLogger bindings, and that you are logged in (wandb login) or WANDB_MODE=offline."
 
     def label(self, logger: WandbLogger, labels: dict[str, Any], run_dir: Path) -> None:
-        init = logger._wandb_init
+        init = internals.wandb_init_arguments(logger)
         if init.get("group") is None and "ginlight/sweep" in labels:
             init["group"] = labels["ginlight/sweep"]
         if init.get("name") is None:
             init["name"] = _run_name(run_dir)
 
     def reattach(self, logger: WandbLogger, recorded: dict[str, Any]) -> None:
-        logger._wandb_init.update(id=recorded["run_id"], resume="must")
+        internals.wandb_init_arguments(logger).update(id=recorded["run_id"], resume="must")
 
     def describe(self, logger: WandbLogger) -> dict[str, Any]:
         run = logger.experiment

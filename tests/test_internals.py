@@ -4,10 +4,16 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 from __future__ import annotations
 
 import os
+import textwrap
+from pathlib import Path
 
+import gin
+import pytest
 from lightning import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from mlflow.tracking import MlflowClient
 
 from ginlight import internals
 
@@ -64,3 +70,117 @@ def test_seed_everything_asks_for_seeded_workers_through_its_environment_variabl
     assert os.environ.get(internals.SEED_WORKERS_ENV) == "1"
     seed_everything(1, workers=False, verbose=False)
     assert os.environ.get(internals.SEED_WORKERS_ENV) == "0"
+
+
+# ---- gin-config ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gin_config():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+def test_gin_parsed_and_operative_bindings_are_what_the_config_binds_and_what_was_called(gin_config):
+    gin.external_configurable(textwrap.indent, "internals_test.indent")
+    gin.parse_config(["internals_test.indent.prefix = '> '", "internals_test.indent.predicate = None",
+                      "LEVEL = 2"])
+    assert internals.parsed_bindings()[("", "internals_test.indent")] == {"prefix": "> ", "predicate": None}
+    assert internals.parsed_bindings()[("LEVEL", "gin.macro")] == {"value": 2}  # a macro: its name as the scope
+    assert gin.get_configurable("internals_test.indent")("a\n") == "> a\n"
+    assert internals.operative_bindings()[("", "internals_test.indent")] == {"prefix": "> ", "predicate": None}
+
+
+def test_gin_registry_lookups_find_a_configurable_by_any_suffix_and_by_object():
+    wrapper = gin.external_configurable(textwrap.dedent, "internals_test.sub.dedent")
+    assert "internals_test.sub.dedent" in internals.selectors()
+    assert internals.configurable("sub.dedent").wrapped is textwrap.dedent
+    assert internals.configurable("internals_test.sub.dedent", exact=True).selector == "internals_test.sub.dedent"
+    assert internals.configurable("no.such.thing", exact=True) is None
+    assert internals.selectors_matching("sub.dedent") == ["internals_test.sub.dedent"]
+    assert internals.shortest_selector("internals_test.sub.dedent") == "dedent"
+    assert internals.registered_name(wrapper) == "internals_test.sub.dedent"
+    assert internals.registered_name(textwrap.fill) is None
+
+
+def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "inc.gin").write_text("X = 1\n")
+    internals.set_include_folders([str(tmp_path / "a")])
+    gin.parse_config("include 'inc.gin'")
+    assert gin.query_parameter("%X") == 1
+    gin.clear_config()
+    internals.set_include_folders([str(tmp_path / "b")])
+    with pytest.raises(IOError):
+        gin.parse_config("include 'inc.gin'")
+
+
+def test_gin_message_wording_is_what_ginlight_matches(gin_config, tmp_path):
+    gin.external_configurable(textwrap.indent, "internals_test.indent")
+    path = tmp_path / "bad.gin"
+    path.write_text("internals_test.indent.prefx = 1\n")
+    with pytest.raises(Exception) as caught:
+        gin.parse_config_file(str(path))
+    text = str(caught.value)
+    assert internals.UNKNOWN_PARAMETER.match(text).groups() == ("internals_test.indent", "prefx")
+    location = internals.MESSAGE_LOCATION.search(text)
+    assert (location["file"], location["line"]) == (str(path), "1")
+    with pytest.raises(Exception) as caught:
+        gin.parse_config("no_such_configurable.x = 1")
+    assert internals.UNKNOWN_CONFIGURABLE.match(str(caught.value))[1].startswith("no_such_configurable")
+
+    @gin.configurable("internals_test.needs")
+    def needs(value=gin.REQUIRED):
+        raise ValueError("inside the call")
+
+    with pytest.raises(Exception) as caught:
+        needs()
+    assert internals.REQUIRED_UNBOUND.search(str(caught.value)).groups() == ("needs", "'value'")
+    with pytest.raises(ValueError) as caught:
+        needs(1)
+    assert internals.MESSAGE_CALL.search(str(caught.value))["name"] == "internals_test.needs"
+
+
+# ---- trackers' loggers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [TensorBoardLogger, CSVLogger])
+def test_a_folder_logger_not_given_a_version_keeps_the_one_it_is_given_later(tmp_path, kind):
+    logger = kind(save_dir=tmp_path)
+    internals.keep_version(logger, 3)
+    assert logger.version == 3 and Path(logger.log_dir).name == "version_3"
+    chosen = kind(save_dir=tmp_path, version=1)
+    internals.keep_version(chosen, 3)  # the user's own version stays
+    assert chosen.version == 1
+
+
+def test_an_mlflow_logger_attached_to_a_run_logs_to_it_and_creates_none(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("internals", artifact_location=str(tmp_path / "artifacts"))
+    existing = client.create_run(experiment).info.run_id
+    logger = MLFlowLogger(experiment_name="internals", tracking_uri=uri)
+    internals.attach_mlflow_run(logger, existing)
+    logger.log_metrics({"x": 1.0}, step=0)
+    assert logger.run_id == existing
+    assert [run.info.run_id for run in client.search_runs([experiment])] == [existing]
+    assert client.get_run(existing).data.metrics == {"x": 1.0}
+
+    named = MLFlowLogger(experiment_name="internals", tracking_uri=uri)
+    internals.name_mlflow_run(named, "runs/classifier/1")
+    assert client.get_run(named.run_id).info.run_name == "runs/classifier/1"
+
+
+def test_the_wandb_init_arguments_decide_the_run_wandb_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = WandbLogger(save_dir=str(tmp_path), project="internals")
+    arguments = internals.wandb_init_arguments(logger)
+    assert {"id", "name", "resume", "project", "dir"} <= set(arguments)
+    arguments.update(id="ginlight-internals", name="runs/classifier/1", group="sweep-1")
+    try:
+        run = logger.experiment
+        assert (run.id, run.name, run.group) == ("ginlight-internals", "runs/classifier/1", "sweep-1")
+    finally:
+        logger.experiment.finish()
