@@ -10,9 +10,9 @@ Imports point one way, down these layers (``tests/test_architecture.py`` checks 
 1. the command line: :mod:`ginlight.cli`;
 2. tools: :mod:`~ginlight.reproduce`, :mod:`~ginlight.diff`, :mod:`~ginlight.sweep`,
    :mod:`~ginlight.runs`, :mod:`~ginlight.curves`;
-3. running an experiment: :mod:`~ginlight.experiment`;
+3. running an experiment: :mod:`~ginlight.experiment`, :mod:`~ginlight.trainer`;
 4. the parts: :mod:`~ginlight.system`, :mod:`~ginlight.adapters`, :mod:`~ginlight.callbacks`,
-   :mod:`~ginlight.data`, :mod:`~ginlight.models`, :mod:`~ginlight.trainer`, :mod:`~ginlight.checkpoint`,
+   :mod:`~ginlight.data`, :mod:`~ginlight.models`, :mod:`~ginlight.checkpoint`,
    :mod:`~ginlight.rundir`, :mod:`~ginlight.trackers`, :mod:`~ginlight.distributed`, :mod:`~ginlight.slurm`,
    :mod:`~ginlight.pruning`, :mod:`~ginlight.dry_run`, :mod:`~ginlight.config_carrier`,
    :mod:`~ginlight.pending_updates`, :mod:`~ginlight.stages`;

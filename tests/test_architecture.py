@@ -23,9 +23,8 @@ LAYERS = [
     ("the parts",
      ["ginlight.stages", "ginlight.system", "ginlight.pending_updates", "ginlight.adapters", "ginlight.callbacks",
       "ginlight.data", "ginlight.models", "ginlight.checkpoint", "ginlight.rundir", "ginlight.trackers",
-      "ginlight.distributed", "ginlight.slurm", "ginlight.pruning", "ginlight.dry_run", "ginlight.config_carrier",
-      "ginlight.trainer"]),
-    ("running an experiment", ["ginlight.experiment"]),
+      "ginlight.distributed", "ginlight.slurm", "ginlight.pruning", "ginlight.dry_run", "ginlight.config_carrier"]),
+    ("running an experiment", ["ginlight.experiment", "ginlight.trainer"]),
     ("tools", ["ginlight.reproduce", "ginlight.diff", "ginlight.sweep", "ginlight.runs", "ginlight.curves"]),
     ("command line", ["ginlight.cli"]),
 ]
