@@ -10,7 +10,7 @@ same command line finds the run that its job started, recorded in that run's
 does: nothing in the script has to change.
 
 A sweep's trial is one ``sbatch`` job running the trial's command,
-``python -m ginlight.sweep.trial`` (:class:`SlurmLauncher`). The sweep's worker
+``python -m ginlight.cli.trial`` (:class:`SlurmLauncher`). The sweep's worker
 threads keep each trial's Optuna heartbeat while its job waits in the queue, runs,
 or is requeued and runs again; the trial reports to the study's storage itself,
 and writes its outcome file, as local trials do. The sweep reads that file once

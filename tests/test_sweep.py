@@ -23,7 +23,7 @@ import pytest
 
 from ginlight.errors import ConfigError
 from ginlight.sweep import load_search_space, parse_parameter, run_sweep
-from ginlight.sweep.outcome import Outcome, TrialError
+from ginlight.sweep.trial import Outcome, TrialError
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER = REPO / "configs" / "classifier.gin"

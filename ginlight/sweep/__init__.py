@@ -15,8 +15,7 @@ The modules, each importing only those before it:
 - :mod:`~ginlight.sweep.space`: the search space, read from sweep lines in gin syntax;
 - :mod:`~ginlight.sweep.study`: the Optuna study and its storage, the sweep directory and ``sweep.json``;
 - :mod:`~ginlight.sweep.reports`: the results, ``sweep.csv``, ``summary.md``, ``best_config.gin``, the plot;
-- :mod:`~ginlight.sweep.outcome`: the outcome file a trial's process leaves;
-- :mod:`~ginlight.sweep.trial`: a trial's process (run, never imported);
+- :mod:`~ginlight.sweep.trial`: a trial's run and the outcome file it writes (its process is ``ginlight.cli.trial``);
 - :mod:`~ginlight.sweep.launch`: the worker threads that start trials, keep their heartbeats and rerun lost ones;
 - this package: :func:`run_sweep`, which checks a sweep's definition and runs it.
 """

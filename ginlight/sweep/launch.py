@@ -1,7 +1,7 @@
 """Trial launch: worker threads that start each trial's process, keep its heartbeat and rerun lost trials.
 
 Each worker thread asks the study for a trial, starts its process
-(:mod:`ginlight.sweep.trial`, :func:`trial_command`) here or, through a launcher such as
+(:func:`trial_command`, :mod:`ginlight.sweep.trial`) here or, through a launcher such as
 :class:`ginlight.slurm.SlurmLauncher`, as a job elsewhere, and keeps the trial's
 Optuna heartbeat while it runs. The process reports through its outcome file,
 which the worker reads when it exits, and records in the study.
@@ -36,10 +36,10 @@ from optuna.trial import TrialState
 
 from ginlight import pruning, rundir
 from ginlight.errors import ConfigError
-from ginlight.sweep.outcome import Outcome
 from ginlight.sweep.reports import FINISHED, TrialRow, best_of, trial_name, trial_rows
 from ginlight.sweep.space import Parameter
 from ginlight.sweep.study import GRACE_S, HEARTBEAT_S, MAX_RETRIES, SKIPPED, STARTED, outcome_file, trial_log
+from ginlight.sweep.trial import Outcome
 
 __all__ = ["Workers", "TrialFailed", "trial_command", "start_process"]
 
@@ -351,12 +351,12 @@ class Workers:
 def trial_command(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str],
                   search_paths: Sequence[str | os.PathLike], projects: Sequence[str], root_dir: str | os.PathLike,
                   run_dir: Path, outcome: Path) -> list[str]:
-    """The command line of a trial's process (:mod:`ginlight.sweep.trial`): ``run_dir`` for its run,
-    ``outcome`` for its :class:`Outcome`.
+    """The command line of a trial's process (:mod:`ginlight.cli.trial`): ``run_dir`` for its run,
+    ``outcome`` for its :class:`~ginlight.sweep.trial.Outcome`.
 
     ``root_dir`` is where the run's local tracker stores go (:mod:`ginlight.trackers`).
     """
-    return [sys.executable, "-m", "ginlight.sweep.trial",
+    return [sys.executable, "-m", "ginlight.cli.trial",
             *(f"--gin_file={f}" for f in gin_files), *(f"--gin_bindings={b}" for b in bindings),
             *(f"--gin_search_paths={p}" for p in search_paths), *(f"--project={p}" for p in projects),
             f"--root_dir={root_dir}", f"--run_dir={run_dir}", f"--outcome={outcome}"]

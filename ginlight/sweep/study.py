@@ -57,7 +57,7 @@ def trial_log(sweep_dir: Path, name: str) -> Path:
 
 
 def outcome_file(sweep_dir: Path, name: str) -> Path:
-    """``logs/trial-NNN.outcome.json``: how the trial ``name``'s process ended (:mod:`ginlight.sweep.outcome`)."""
+    """``logs/trial-NNN.outcome.json``: how the trial ``name``'s process ended (:mod:`ginlight.sweep.trial`)."""
     return sweep_dir / TRIAL_LOGS / f"{name}.outcome.json"
 
 

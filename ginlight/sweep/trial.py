@@ -1,79 +1,101 @@
-"""A sweep's trial, in a process of its own: ``python -m ginlight.sweep.trial --outcome=FILE ...``.
+"""A sweep's trial: its run, and the outcome file through which it reports how the run ended.
 
-The sweep starts it (:func:`ginlight.sweep.launch.trial_command`) on this machine
-or as a SLURM job, with ``ginlight-train``'s flags for the config and the run
-directory. It trains through the library (:func:`ginlight.experiment.train`), its
-console (the sweep's ``logs/trial-NNN.log``) showing what the run prints, and writes
-how the trial ended into ``FILE`` (:class:`~ginlight.sweep.outcome.Outcome`): that
-file, not the console, is what the sweep reads. A process killed before it could
+A trial is a process of its own (``python -m ginlight.cli.trial``, started by
+:mod:`ginlight.sweep.launch` here or as a SLURM job), so gin's global state never
+leaks between trials. It trains through the library (:func:`run`, which calls
+:func:`ginlight.experiment.train`) and writes an :class:`Outcome` as JSON into the
+file the sweep named, ``logs/trial-NNN.outcome.json``: the status, the final
+metrics, the run directory, and the error, a configuration error with its
+``file:line`` and hint. The sweep learns how a trial ended from that file alone,
+never from what the trial printed (its log). A process killed before it could
 write the file leaves none.
-
-One process per trial: gin's global state never leaks between trials. Under DDP
-Lightning starts the other ranks with the same command; rank 0 writes the outcome.
-This module is only ever run, never imported by the package.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import traceback
+import json
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from ginlight import experiment, rundir
-from ginlight.cli.common import quiet_third_party  # the trial's log shows what ginlight-train's console would
 from ginlight.errors import ConfigError, RunError
-from ginlight.sweep.outcome import Outcome, TrialError
 
-__all__ = ["main"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ginlight.sweep.trial", description=__doc__.splitlines()[0])
-    for name in ("gin_file", "gin_bindings", "gin_search_paths", "project"):
-        parser.add_argument(f"--{name}", action="append", default=[])
-    parser.add_argument("--root_dir", required=True)
-    parser.add_argument("--run_dir", required=True)
-    parser.add_argument("--outcome", required=True, type=Path)
-    return parser
+__all__ = ["Outcome", "TrialError", "run"]
 
 
-def main(argv: Sequence[str]) -> int:
-    """Runs the trial that ``argv`` describes; returns the exit status ``ginlight-train`` would."""
-    args = _parser().parse_args(argv[1:])
-    quiet_third_party(verbose=False)
+@dataclass(frozen=True)
+class TrialError:
+    """Why a trial failed: ``kind`` is ``config`` for a :class:`ConfigError` (with ``location``,
+    ``file:line`` where it has one, and ``hint``), ``run`` for a run that failed."""
+
+    kind: str
+    message: str
+    location: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return str(ConfigError(self.message, self.location, self.hint)) if self.kind == "config" else self.message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended, as its process wrote it.
+
+    ``status`` is the run's (``completed``, ``pruned``, ``interrupted``, ``failed``);
+    ``run_dir`` is None, and ``metrics`` empty, when the trial failed before its run started.
+    """
+
+    status: str
+    run_dir: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: TrialError | None = None
+
+    def write(self, path: Path) -> None:
+        rundir.write_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> Outcome | None:
+        """The outcome in ``path``; None when the trial's process wrote none."""
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        error = data.pop("error")
+        return cls(**data, error=None if error is None else TrialError(**error))
+
+
+def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, search_paths: Sequence[str | os.PathLike],
+        projects: Sequence[str], root_dir: str | os.PathLike, run_dir: str | os.PathLike, outcome_file: Path,
+        argv: Sequence[str]) -> Outcome:
+    """Runs the trial in ``run_dir`` and writes its outcome into ``outcome_file``; returns the outcome.
+
+    A :class:`ConfigError` or :class:`RunError` is the outcome's error. Any other
+    exception fails the trial too, and is raised again for its traceback.
+    """
     try:
-        result = experiment.train(args.gin_file, args.gin_bindings, search_paths=args.gin_search_paths,
-                                  projects=args.project, root_dir=args.root_dir, run_dir=args.run_dir, argv=argv)
+        result = experiment.train(gin_files, bindings, search_paths=search_paths, projects=projects,
+                                  root_dir=root_dir, run_dir=run_dir, argv=argv)
     except ConfigError as exc:
-        print(f"trial: error: {exc}", file=sys.stderr)
-        Outcome("failed", error=TrialError("config", exc.message, exc.location, exc.hint)).write(args.outcome)
-        return 2
-    except Exception as exc:  # noqa: BLE001 - any failure is the trial's outcome
-        if isinstance(exc, RunError):  # ginlight's report of a failed run, as its run.json has it
-            message = str(exc)
-        else:  # a failure ginlight did not foresee: its traceback helps
-            traceback.print_exc()
-            message = f"{type(exc).__name__}: {exc}"
-        print(f"trial: error: {message}", file=sys.stderr)
-        run = rundir.RunDir(args.run_dir)
-        Outcome("failed", str(run.path) if run.recognises(run.path) else None, _final_metrics(run),
-                TrialError("run", message)).write(args.outcome)
-        return 1
-    if result.recorded:  # rank 0's: the other ranks of a multi-process run share its run
-        print(f"trial: {result.status}; run directory: {result.run_dir}")
-        Outcome(result.status, str(result.run_dir), result.metrics).write(args.outcome)
-    return 0 if result.status == "completed" else 1
+        outcome = Outcome("failed", error=TrialError("config", exc.message, exc.location, exc.hint))
+    except RunError as exc:
+        outcome = _failed_run(rundir.RunDir(run_dir), str(exc))
+    except Exception as exc:  # a failure ginlight did not foresee, worded as run.json words one
+        _failed_run(rundir.RunDir(run_dir), f"{type(exc).__name__}: {exc}").write(outcome_file)
+        raise
+    else:
+        outcome = Outcome(result.status, str(result.run_dir), result.metrics)
+        if not result.recorded:  # another rank of a multi-process run: rank 0 reports the run
+            return outcome
+    outcome.write(outcome_file)
+    return outcome
 
 
-def _final_metrics(run: rundir.RunDir) -> dict[str, float]:
-    """The metrics a failed run recorded, if it got as far as its record."""
+def _failed_run(run: rundir.RunDir, message: str) -> Outcome:
+    """A run that failed: its directory and the metrics it recorded, if it got that far."""
     try:
-        return run.read_record().get("metrics", {})
+        metrics = run.read_record().get("metrics", {})
     except ConfigError:  # no record, or one cut short
-        return {}
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+        metrics = {}
+    return Outcome("failed", str(run.path) if run.recognises(run.path) else None, metrics, TrialError("run", message))
