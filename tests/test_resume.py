@@ -3,77 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
+import steering
+from conftest import CONFIGS, SHORT, bindings, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome, files, same_weights
+from steering import Held
 
 import ginlight
 from ginlight.experiment import resume
 
-# A model wrapper that, in the process where HOLD_AT_STEP is set, blocks in that
-# training step's forward pass while the HOLD_MARKER file exists: the test knows
-# exactly where the run is when it sends a signal. Where FAIL_AT_STEP is set, that
-# step raises. Without the variables it is the wrapped model, so the uninterrupted
-# and resumed runs use the same config. Steps are counted per process.
-HOLD_MODULE = '''
-import os, time
-from pathlib import Path
-
-import gin
-import torch
-
-
-@gin.configurable
-class Hold(torch.nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.steps = 0
-
-    def forward(self, x):
-        if self.training:
-            self.steps += 1
-            if str(self.steps) == os.environ.get("FAIL_AT_STEP"):
-                raise RuntimeError(f"failing at step {self.steps}, as asked")
-            if str(self.steps) == os.environ.get("HOLD_AT_STEP"):
-                marker = Path(os.environ["HOLD_MARKER"])
-                marker.touch()
-                while marker.exists():
-                    time.sleep(0.02)
-        return self.module(x)
-
-
-@gin.configurable
-class LastCheckpointProbe(torch.nn.Module):
-    # The global step held by the run's checkpoints/last.ckpt at each epoch's first training step.
-    seen = []
-
-    def __init__(self, module, batches_per_epoch):
-        super().__init__()
-        self.module = module
-        self.batches_per_epoch = batches_per_epoch
-        self.steps = 0
-
-    def forward(self, x):
-        if self.training:
-            if self.steps % self.batches_per_epoch == 0:
-                last = Path(os.environ["GINLIGHT_RUN_DIR"]) / "checkpoints" / "last.ckpt"
-                self.seen.append(torch.load(last, weights_only=True)["global_step"] if last.exists() else None)
-            self.steps += 1
-        return self.module(x)
-'''
-HOLD_CONFIG = """
-System.model = @holdmod.Hold()
-holdmod.Hold.module = @ginlight.models.ConvNet()
-"""
 BATCHES_PER_EPOCH = 3  # Trainer.limit_train_batches in SHORT
 EPOCHS = 4
 # Nothing monitored: last.ckpt is the run's one checkpoint, and load_system(RUN) loads it.
@@ -83,44 +27,18 @@ FINAL_STEP = EPOCHS * BATCHES_PER_EPOCH
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("project")
-    (folder / "holdmod.py").write_text(HOLD_MODULE)
-    (folder / "hold.gin").write_text(HOLD_CONFIG)
-    return folder
+    return steering.write_project(tmp_path_factory.mktemp("project"))
 
 
 def _train_args(project: Path, root: Path) -> list[str]:
-    """A --project run of the classifier with the Hold wrapper, under ``root``."""
+    """A --project run of the classifier with its model steered (tests/steering.py), under ``root``."""
     return [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--gin_file={project / 'hold.gin'}", *bindings(*SETTINGS)]
+            f"--gin_file={project / 'steered.gin'}", *bindings(*SETTINGS)]
 
 
 def _fresh(path: Path) -> Path:
     path.mkdir(parents=True)
     return path
-
-
-class Held:
-    """``ginlight-train args`` in the background from ``cwd``, held at its process's training step ``step``."""
-
-    def __init__(self, args: list[str], cwd: Path, step: int):
-        self.marker = cwd / "held"
-        self.console = cwd / "console.txt"
-        self.process = subprocess.Popen(
-            command("ginlight-train", *args), cwd=cwd, stdout=open(self.console, "w"), stderr=subprocess.STDOUT,
-            env={**os.environ, "HOLD_AT_STEP": str(step), "HOLD_MARKER": str(self.marker)},
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore it
-        )
-        deadline = time.monotonic() + 300
-        while not self.marker.exists():  # polls for the marker the run writes; no timing is assumed
-            assert self.process.poll() is None, f"the run ended before the held step:\n{self.console.read_text()}"
-            assert time.monotonic() < deadline, "the run never reached the held step"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL, which nothing can record."""
-        self.process.kill()
-        self.process.wait()
 
 
 def _last(run_dir: Path) -> dict:
@@ -227,11 +145,11 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(project
 def test_a_failed_run_resumes_from_its_last_checkpoint_to_completion(project, tmp_path):
     """docs/reproducibility.md: --resume continues a failed run too."""
     result = ginlight_train(*_train_args(project, tmp_path / "runs"), cwd=tmp_path,
-                            env={"FAIL_AT_STEP": str(2 * BATCHES_PER_EPOCH + 2)})  # in epoch 2
+                            env={"STOP_AT_STEP": str(2 * BATCHES_PER_EPOCH + 2)})  # in epoch 2
     assert result.returncode == 1, result.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path / "runs")
     record = read_record(run_dir)
-    assert record["status"] == "failed" and "failing at step 8, as asked" in record["error"]
+    assert record["status"] == "failed" and "stopping at step 8, as asked" in record["error"]
     result = ginlight_train(f"--resume={run_dir}", cwd=_fresh(tmp_path / "elsewhere"))
     assert result.returncode == 0, result.stderr[-3000:]
     record = read_record(run_dir)
@@ -268,13 +186,13 @@ def test_a_signal_saves_a_checkpoint_and_leaves_the_run_interrupted_and_resumabl
 def test_last_checkpoint_holds_every_epoch_end(monitor, project, tmp_path):
     """What a killed run resumes from, whether or not ModelCheckpoint watches a metric. (In this process:
     the probe reads last.ckpt from inside the run.)"""
-    probe = ["System.model = @holdmod.LastCheckpointProbe()",
-             "holdmod.LastCheckpointProbe.module = @ginlight.models.ConvNet()",
-             f"holdmod.LastCheckpointProbe.batches_per_epoch = {BATCHES_PER_EPOCH}",
+    probe = ["System.model = @steered.LastCheckpointProbe()",
+             "steered.LastCheckpointProbe.module = @ginlight.models.ConvNet()",
+             f"steered.LastCheckpointProbe.batches_per_epoch = {BATCHES_PER_EPOCH}",
              f"ModelCheckpoint.monitor = {monitor}"]
     ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, "MAX_EPOCHS=3", *probe], projects=[str(project)],
                    root_dir=tmp_path)
-    seen = sys.modules["holdmod"].LastCheckpointProbe.seen
+    seen = sys.modules["steered"].LastCheckpointProbe.seen
     assert seen[-3:] == [None, BATCHES_PER_EPOCH, 2 * BATCHES_PER_EPOCH]
 
 

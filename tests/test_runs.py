@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import steering
 from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_command, run_dirs
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
@@ -21,34 +22,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from ginlight import curves
 from ginlight.runs import Listing, read_runs
 
-# A model wrapper that, in the process where STOP_AT_STEP is set, raises STOP_WITH at that training step:
-# KeyboardInterrupt, as Ctrl-C does, interrupts the run; RuntimeError fails it. Every run has it in its
-# config, so that the runs differ in the bindings the test gives them only.
-STOP_MODULE = '''
-import os
-
-import gin
-import torch
-
-
-@gin.configurable
-class StopAt(torch.nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.steps = 0
-
-    def forward(self, x):
-        if self.training:
-            self.steps += 1
-            if str(self.steps) == os.environ.get("STOP_AT_STEP"):
-                raise {"KeyboardInterrupt": KeyboardInterrupt, "RuntimeError": RuntimeError}[os.environ["STOP_WITH"]]()
-        return self.module(x)
-'''
-STOP_CONFIG = """
-System.model = @stopmod.StopAt()
-stopmod.StopAt.module = @ginlight.models.ConvNet()
-"""
+# Every run is steered (tests/steering.py): KeyboardInterrupt at a step interrupts it as Ctrl-C does,
+# RuntimeError fails it; all have the wrapper in their config, so they differ only in the bindings given.
 COMMON = [*SHORT, "MAX_EPOCHS=1", "Trainer.log_every_n_steps=1"]
 # Each run: its bindings (two differ between the runs), how it is stopped, its tags and notes.
 RUNS = {
@@ -68,13 +43,12 @@ FIELDS = ["name", "start_time", "duration_s", "status", "stage", "tags", "notes"
 def lab(tmp_path_factory) -> dict[str, Path]:
     """``{"root": the runs' root, <status>: its run directory}``: three classifier runs made by ginlight-train."""
     project = tmp_path_factory.mktemp("project")
-    (project / "stopmod.py").write_text(STOP_MODULE)
-    (project / "stop.gin").write_text(STOP_CONFIG)
+    steering.write_project(project)
     root = tmp_path_factory.mktemp("lab") / "runs"
     made = {"root": root}
     for status, (values, env, flags) in RUNS.items():
         before = set(run_dirs(root)) if root.exists() else set()
-        result = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--gin_file={project / 'stop.gin'}",
+        result = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--gin_file={project / 'steered.gin'}",
                                 f"--project={project}", f"--root_dir={root}", *bindings(*COMMON, *values), *flags,
                                 env=env)
         (made[status],) = set(run_dirs(root)) - before

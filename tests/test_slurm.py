@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import steering
 from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome
 
@@ -174,44 +175,17 @@ def test_srun_n_is_refused_with_what_to_use_instead(cluster, tmp_path):
 
 # ---- sbatch: a requeued job continues its run ------------------------------------------------
 
-# The wrapped model, except in a job's first start (no SLURM_RESTART_COUNT), where it blocks in the
-# training step HOLD_AT_STEP while the HOLD_MARKER file exists: the test knows where the run is.
-HOLD_MODULE = '''
-import os, time
-from pathlib import Path
-
-import gin
-import torch
-
-
-@gin.configurable
-class Hold(torch.nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.steps = 0
-
-    def forward(self, x):
-        if self.training:
-            self.steps += 1
-            if str(self.steps) == os.environ.get("HOLD_AT_STEP") and "SLURM_RESTART_COUNT" not in os.environ:
-                marker = Path(os.environ["HOLD_MARKER"])
-                marker.touch()
-                while marker.exists():
-                    time.sleep(0.02)
-        return self.module(x)
-'''
 BATCHES_PER_EPOCH = 3  # Trainer.limit_train_batches in SHORT
 EPOCHS = 3
 # Every step logged: a step metric is then the last step's in both runs (Lightning keeps the value of the
 # last logged step, which for a run resumed past it would be another step's).
+# The model is steered (tests/steering.py): held in the job's first start, not once it is requeued.
 SETTINGS = bindings(*SHORT, f"MAX_EPOCHS={EPOCHS}", "ModelCheckpoint.monitor = None", "Trainer.log_every_n_steps = 1",
-                    "System.model = @holdmod.Hold()", "holdmod.Hold.module = @ginlight.models.ConvNet()")
+                    *steering.WRAP)
 
 
 def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(cluster, tmp_path):
-    project = _fresh(tmp_path / "project")
-    (project / "holdmod.py").write_text(HOLD_MODULE)
+    project = steering.write_project(tmp_path / "project")
     cwd = _fresh(tmp_path / "cwd")
     args = [f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}", *SETTINGS]
     one_thread = {"OMP_NUM_THREADS": "1"}  # the same sums in and out of the job
@@ -226,8 +200,7 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     script.write_text(f"#!/bin/bash\n#SBATCH --requeue\n{shlex.join(train)}\n")
     marker = tmp_path / "held"
     job_id = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path / 'job.log'}", str(script)], cwd=cwd,
-                            env={**os.environ, **one_thread, "HOLD_AT_STEP": str(BATCHES_PER_EPOCH + 1),
-                                 "HOLD_MARKER": str(marker)},
+                            env={**os.environ, **one_thread, **steering.hold_env(BATCHES_PER_EPOCH + 1, marker)},
                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
     # Held at the second epoch's first step, after the first epoch's checkpoint.
     _wait_until(lambda: marker.exists() or job_fields(job_id)["JobState"] not in ("PENDING", "RUNNING"),
@@ -255,47 +228,19 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
 # ---- sweeps as SLURM jobs ---------------------------------------------------------------------
 
 
-# The wrapped model, except in the trial HOLD_TRIAL's first start, where it blocks in its first training
-# step while the HOLD_MARKER file exists.
-PROBE_MODULE = '''
-import os, time
-from pathlib import Path
-
-import gin
-import torch
-
-
-@gin.configurable
-class Probe(torch.nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, x):
-        trial = Path(os.environ.get("GINLIGHT_RUN_DIR", "")).name  # set once the run directory is
-        if self.training and trial == os.environ.get("HOLD_TRIAL") and "SLURM_RESTART_COUNT" not in os.environ:
-            marker = Path(os.environ["HOLD_MARKER"])
-            marker.touch()
-            while marker.exists():
-                time.sleep(0.02)
-        return self.module(x)
-'''
-
-
 def test_a_grid_sweep_runs_its_trials_as_slurm_jobs_a_requeued_one_resumes_and_it_continues(cluster, tmp_path):
-    project = _fresh(tmp_path / "project")
-    (project / "probe.py").write_text(PROBE_MODULE)
+    project = steering.write_project(tmp_path / "project")  # trial-001 held in its first start's first step
     sweep = command("ginlight-sweep", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
                     f"--project={project}",
                     *bindings("MAX_EPOCHS=1", "Trainer.limit_train_batches=2", "Trainer.limit_val_batches=1",
                               "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False",
-                              "System.model = @probe.Probe()", "probe.Probe.module = @ginlight.models.ConvNet()"),
+                              *steering.WRAP),
                     "--sweep=torch.optim.AdamW.lr=[1e-3, 3e-3]", "--sweep=BATCH_SIZE=[8, 16]",
                     "--launcher=slurm", "--slurm_partition=debug", "--slurm_time=10", "--slurm_cpus_per_trial=1",
                     "--workers=2")
     marker, cwd = tmp_path / "held", _fresh(tmp_path / "cwd")
     running = subprocess.Popen(sweep, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HOLD_TRIAL": "trial-001", "HOLD_MARKER": str(marker)})
+                               env={**os.environ, **steering.hold_env(1, marker, run="trial-001")})
     _wait_until(lambda: marker.exists() or running.poll() is not None, "trial-001's first training step", JOB_S)
     assert running.poll() is None, running.communicate()
     (folder,) = (tmp_path / "runs" / "classifier").glob("sweep-*")

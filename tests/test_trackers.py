@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import steering
 import yaml
 from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_sweep, ginlight_train, read_record, run_dirs
 from mlflow.tracking import MlflowClient
+from steering import Held
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_resume import BATCHES_PER_EPOCH, HOLD_CONFIG, HOLD_MODULE, Held
+from test_resume import BATCHES_PER_EPOCH
 from wandb.proto import wandb_internal_pb2
 
 EPOCHS = 3
@@ -98,10 +100,9 @@ def _csv_rows(log_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """The held model of tests/test_resume.py, and a logger whose disk fills up at its third metrics."""
+    """The steered model of tests/steering.py, and a logger whose disk fills up at its third metrics."""
     folder = tmp_path_factory.mktemp("project")
-    (folder / "holdmod.py").write_text(HOLD_MODULE)
-    (folder / "hold.gin").write_text(HOLD_CONFIG)
+    steering.write_project(folder)
     (folder / "fulldisk.py").write_text(FULL_DISK_LOGGER)
     (folder / "notebook.py").write_text(NOTEBOOK_LOGGER)
     return folder
@@ -238,7 +239,7 @@ def test_killed_and_resumed_it_stays_one_tracker_run_whose_metrics_cover_every_e
     # is killed once W&B has written epoch 1; at 1 s, that wait is short.
     monkeypatch.setenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", "1")
     args = [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--gin_file={project / 'hold.gin'}",
+            f"--gin_file={project / 'steered.gin'}",
             *bindings(*SETTINGS, "ModelCheckpoint.monitor = None", _loggers(*LOGGERS),
                       "CSVLogger.flush_logs_every_n_steps = 1")]  # each row on disk as it comes: none lost to the kill
     cwd = tmp_path / "cwd-0"
