@@ -20,6 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import steering
 
 from ginlight.errors import ConfigError
 from ginlight.sweep import load_search_space, parse_parameter, run_sweep
@@ -30,40 +31,6 @@ CLASSIFIER = REPO / "configs" / "classifier.gin"
 TINY = ["MAX_EPOCHS=1", "Trainer.limit_train_batches=2", "Trainer.limit_val_batches=1",
         "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False"]
 SWEEP_SCRIPT = Path(sys.executable).parent / "ginlight-sweep"
-
-# A model wrapper that is the wrapped model, except in the trial whose run directory the environment
-# names: in HOLD_TRIAL's it blocks in its first training step while the HOLD_MARKER file exists (so a
-# test knows where the sweep is when it kills or interrupts it), and in FAIL_TRIAL's it fails.
-PROBE_MODULE = '''
-import os, time
-from pathlib import Path
-
-import gin
-import torch
-
-
-@gin.configurable
-class Probe(torch.nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.held = False
-
-    def forward(self, x):
-        if self.training:
-            trial = Path(os.environ["GINLIGHT_RUN_DIR"]).name
-            if trial == os.environ.get("HOLD_TRIAL") and not self.held:
-                self.held = True
-                marker = Path(os.environ["HOLD_MARKER"])
-                marker.touch()
-                while marker.exists():
-                    time.sleep(0.02)
-            if trial == os.environ.get("FAIL_TRIAL"):
-                raise RuntimeError(f"{trial} fails on purpose")
-        return self.module(x)
-'''
-PROBE = ["System.model = @probe.Probe()", "probe.Probe.module = @ginlight.models.ConvNet()"]
-
 
 def sweep_args(root: Path, *flags: str) -> list[str]:
     return [f"--gin_file={CLASSIFIER}", *(f"--gin_bindings={b}" for b in TINY), f"--root_dir={root}", *flags]
@@ -80,14 +47,13 @@ def run(command: list[str], cwd: Path, timeout: float = 300, env: dict | None = 
 
 @pytest.fixture(scope="module")
 def probe_project(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("probe-project")
-    (folder / "probe.py").write_text(PROBE_MODULE)
-    return folder
+    """A project with the steered model of tests/steering.py: one trial held or failed as a test asks."""
+    return steering.write_project(tmp_path_factory.mktemp("probe-project"))
 
 
 def probe_flags(project: Path) -> list[str]:
-    """Sweep flags that wrap each trial's model in :data:`PROBE_MODULE`'s Probe."""
-    return [f"--project={project}", *(f"--gin_bindings={b}" for b in PROBE)]
+    """Sweep flags that wrap each trial's model in the steered one."""
+    return [f"--project={project}", *(f"--gin_bindings={b}" for b in steering.WRAP)]
 
 
 def sweep_dir(root: Path) -> Path:
@@ -353,7 +319,7 @@ def test_a_killed_sweep_continues_and_reruns_the_trial_that_was_running(tmp_path
     command = module_command(root, *probe_flags(probe_project), "--sweep=BATCH_SIZE=[8, 16]")
     sweep = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True,
-                             env={**os.environ, "HOLD_TRIAL": "trial-001", "HOLD_MARKER": str(marker)})
+                             env={**os.environ, **steering.hold_env(1, marker, run="trial-001")})
     try:
         wait_for(marker.exists, "the second trial's first training step")
     finally:  # the machine dies: the sweep and the trial it runs
@@ -383,7 +349,7 @@ def test_ctrl_c_stops_the_running_trial_and_queues_it_again(tmp_path, probe_proj
     root, marker = tmp_path / "runs", tmp_path / "held"
     sweep = subprocess.Popen(module_command(root, *probe_flags(probe_project), "--sweep=BATCH_SIZE=[8, 16]"),
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "HOLD_TRIAL": "trial-000", "HOLD_MARKER": str(marker)})
+                             env={**os.environ, **steering.hold_env(1, marker, run="trial-000")})
     wait_for(marker.exists, "the first trial's first training step")
     sweep.send_signal(signal.SIGINT)
     stdout, stderr = sweep.communicate(timeout=120)
