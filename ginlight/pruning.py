@@ -7,7 +7,7 @@ operative config then reruns outside the sweep as an ordinary run, with no study
 report to, and the storage's password stays out of ``run.json``.
 
 The pruner runs in the trial's process, since Optuna's ``Trial.should_prune`` asks
-the study's pruner there. Its settings are the gin bindings of the Optuna pruner
+the study's pruner there (:class:`ginlight.callbacks.TrialReporter`). Its settings are the gin bindings of the Optuna pruner
 (``optuna.pruners.MedianPruner.n_startup_trials = 2``), read by the sweep and passed on.
 
 Optuna is the ``sweep`` extra: it is imported only where a trial is run or a pruner made.
@@ -20,19 +20,18 @@ import os
 from typing import Any
 
 import gin
-from lightning import Callback, LightningModule, Trainer
+from lightning import Callback
 
+from ginlight.callbacks.trial_reporter import TrialReporter
 from ginlight.errors import ConfigError
 
-__all__ = ["PRUNERS", "TRIAL_ENV", "TrialReporter", "pruner_spec", "make_pruner", "trial_callbacks"]
+__all__ = ["PRUNERS", "TRIAL_ENV", "pruner_spec", "make_pruner", "trial_callbacks"]
 
 #: ``--pruner`` names and the Optuna pruners they stand for.
 PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "halving": "SuccessiveHalvingPruner",
            "hyperband": "HyperbandPruner"}
 #: The environment variable through which a sweep tells a ``ginlight-train`` process its trial (JSON).
 TRIAL_ENV = "GINLIGHT_TRIAL"
-#: The trial user attribute saying what a reported step counts: ``epoch`` or ``step``.
-UNIT_ATTR = "report_unit"
 
 
 def pruner_spec(name: str) -> dict[str, Any]:
@@ -63,44 +62,6 @@ def make_pruner(spec: dict[str, Any]):
     import optuna  # the sweep extra
 
     return getattr(optuna.pruners, spec["class"])(**spec["settings"])
-
-
-class TrialReporter(Callback):
-    """Reports the objective to an Optuna trial at each validation, and stops the run when it is pruned.
-
-    The step is the epoch (from 0, as Optuna's pruners count) when the run validates
-    once per epoch, else the global step. A pruned run stops at the end of that
-    validation's epoch (Lightning's ``should_stop``, so the epoch's ``last.ckpt`` is
-    written) and its :attr:`final_status` is ``pruned``, which ``run.json`` records.
-    Under DDP rank 0 reports and decides, and tells the other ranks.
-    """
-
-    def __init__(self, trial, objective: str):
-        self.trial = trial
-        self.objective = objective
-        self.final_status: str | None = None
-
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.is_global_zero:
-            self.trial.set_user_attr(UNIT_ATTR, "epoch" if self._per_epoch(trainer) else "step")
-
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        prune = False
-        value = trainer.callback_metrics.get(self.objective)
-        if trainer.is_global_zero and value is not None:
-            self.trial.report(float(value), trainer.current_epoch if self._per_epoch(trainer) else trainer.global_step)
-            prune = self.trial.should_prune()
-        if trainer.world_size > 1:
-            prune = trainer.strategy.broadcast(prune)
-        if prune:
-            self.final_status = "pruned"
-            trainer.should_stop = True
-
-    @staticmethod
-    def _per_epoch(trainer: Trainer) -> bool:
-        return isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0
 
 
 def trial_callbacks() -> list[Callback]:

@@ -191,13 +191,13 @@ def test_two_workers_never_complete_one_grid_point_twice(tmp_path, postgres_url)
 def test_retry_failed_reruns_each_failed_trial_in_a_new_directory(tmp_path, probe_project):
     root = tmp_path / "runs"
     command = module_command(root, *probe_flags(probe_project), "--sweep=BATCH_SIZE=[8, 16]")
-    first = run(command, cwd=tmp_path, env={"FAIL_TRIAL": "trial-001"})
+    first = run(command, cwd=tmp_path, env={"STEER_RUN": "trial-001", "STOP_AT_STEP": "1"})  # tests/steering.py
     assert first.returncode == 0, first.stdout + first.stderr
     folder = sweep_dir(root)
     assert [(row["trial"], row["status"]) for row in read_csv(folder / "sweep.csv")] == [
         ("0", "completed"), ("1", "failed")]
     failed = record(folder / "trial-001")
-    assert failed["status"] == "failed" and "fails on purpose" in failed["error"]
+    assert failed["status"] == "failed" and "stopping at step 1, as asked" in failed["error"]
 
     again = run(command, cwd=tmp_path)  # continuing keeps failed trials
     assert again.returncode == 0 and not (folder / "trial-002").exists()

@@ -10,6 +10,7 @@ from ginlight.callbacks.non_finite_loss_check import NonFiniteLossCheck
 from ginlight.callbacks.operative_config_writer import OperativeConfigWriter
 from ginlight.callbacks.prediction_writer import PredictionWriter
 from ginlight.callbacks.random_state_in_checkpoint import RandomStateInCheckpoint
+from ginlight.callbacks.trial_reporter import TrialReporter
 
 __all__ = ["LastCheckpoint", "NonFiniteLossCheck", "OperativeConfigWriter", "PredictionWriter",
-           "RandomStateInCheckpoint"]
+           "RandomStateInCheckpoint", "TrialReporter"]

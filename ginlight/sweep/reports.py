@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from ginlight import pruning, rundir
+from ginlight import rundir
+from ginlight.callbacks.trial_reporter import UNIT_ATTR
 from ginlight.sweep.space import Parameter
 from ginlight.sweep.study import MAX_RETRIES, SKIPPED
 
@@ -92,7 +93,7 @@ def trial_rows(study: optuna.Study, space: Sequence[Parameter]) -> list[TrialRow
             error = f"it stopped before finishing (its worker died or was interrupted) {MAX_RETRIES + 1} times"
         stopped_at = None
         if trial.last_step is not None and trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            unit = attrs.get(pruning.UNIT_ATTR, "epoch")
+            unit = attrs.get(UNIT_ATTR, "epoch")
             stopped_at = f"{unit} {trial.last_step + (unit == 'epoch')}"
         rows.append(TrialRow(
             number=trial.number,
