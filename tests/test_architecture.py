@@ -36,7 +36,6 @@ LAZY = {
     ("ginlight.cli.sweep", "ginlight.sweep"): "ginlight-sweep --help must not wait for Optuna and Lightning",
     ("ginlight.cli.sweep", "ginlight.slurm"): "ginlight-sweep --help must not wait for Lightning",
     ("ginlight.cli.runs", "ginlight.curves"): "a listing must not wait for TensorBoard's reader and numpy",
-    ("ginlight.cli.diff", "ginlight.diff"): "ginlight-diff --help must not wait for gin's parser",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Sequence
 
 from absl import flags
 
+from ginlight import diff
 from ginlight.cli import common
 
 flags.DEFINE_enum("format", "text", ["text", "json"], "text for a terminal, json for tools.")
@@ -28,8 +29,6 @@ def main(argv: Sequence[str]) -> int:
         print(f"{COMMAND}: error: expected two runs or gin files, A and B; got {len(argv) - 1}.\n"
               f"Usage: {COMMAND} A B [--format=json]", file=sys.stderr)
         return 2
-    from ginlight import diff
-
     try:
         a, b = diff.read_config(argv[1]), diff.read_config(argv[2])
     except Exception as exc:
