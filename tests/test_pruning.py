@@ -135,6 +135,39 @@ def test_the_median_pruner_stops_the_trials_that_fall_behind(tmp_path):
     assert torch.load(rerun_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == EPOCHS - 1
 
 
+@pytest.mark.parametrize("mode", ["random", "tpe"])
+def test_random_and_tpe_sweeps_prune_the_trials_that_fall_behind(tmp_path, mode):
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'study.db'}"
+    lr = "torch.optim.AdamW.lr"
+    # The study starts with a learning rate that learns and one that crawls (Optuna's enqueue_trial); the
+    # sampler draws the third trial's. The same value learns the same way (every trial has the config's seed).
+    study = optuna.create_study(study_name="lr", storage=storage)  # the default objective, val/loss, minimized
+    for value in ("0.01", "1e-08"):
+        study.enqueue_trial({lr: value})
+    flags = longer(f"--sweep={lr}=choice(1e-2, 1e-8, 1e-7)", f"--mode={mode}", "--trials=3",
+                   f"--storage={storage}", "--study=lr",
+                   "--pruner=median", "--gin_bindings=optuna.pruners.MedianPruner.n_startup_trials = 1")
+    result = run(module_command(root, *flags), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{mode} search, 3 trials" in result.stdout
+
+    trials = study_of(sweep_dir(root), storage).get_trials()
+    assert [t.params[lr] for t in trials[:2]] == ["0.01", "1e-08"] and trials[2].params[lr] in ("0.01", "1e-08", "1e-07")
+    learns = {"0.01": True, "1e-08": False, "1e-07": False}
+    # A crawling trial is pruned at its first validation, below the completed one; a learning one runs every epoch.
+    assert [(t.state, sorted(t.intermediate_values)) for t in trials] == [
+        (TrialState.COMPLETE, list(range(EPOCHS))) if learns[t.params[lr]] else (TrialState.PRUNED, [0])
+        for t in trials]
+    rows = read_csv(sweep_dir(root) / "sweep.csv")
+    assert [(row["status"], row["stopped_at"]) for row in rows] == [
+        ("completed", f"epoch {EPOCHS}") if learns[t.params[lr]] else ("pruned", "epoch 1") for t in trials]
+    for row in rows:
+        run_dir = Path(row["run_dir"])
+        assert record(run_dir)["status"] == row["status"]
+        last_epoch = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+        assert last_epoch == (EPOCHS - 1 if row["status"] == "completed" else 0)
+
+
 # ---- nothing lost -----------------------------------------------------------------------------
 
 
