@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import run_dirs
+from conftest import REPO, run_dirs
 from optuna.trial import TrialState
 from ginlight import config, pruning
 from ginlight.errors import ConfigError
@@ -166,6 +166,19 @@ def test_random_and_tpe_sweeps_prune_the_trials_that_fall_behind(tmp_path, mode)
         assert record(run_dir)["status"] == row["status"]
         last_epoch = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
         assert last_epoch == (EPOCHS - 1 if row["status"] == "completed" else 0)
+
+
+def test_the_pruning_benchmark_runs_both_sweeps_and_prints_its_table():
+    """docs/sweeps.md: `python -m benchmarks.sweep_pruning` (its speed-up is measured there, never asserted here)."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.sweep_pruning", "--trials=2", "--epochs=2",
+                             "--repeats=1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert list(rows) == ["| sweep (2 trials of up to 2 epochs)", "| ---", "| no pruning",
+                          "| `--pruner=halving`, `min_resource = 1`"]
+    assert rows["| no pruning"].endswith("| 0 | 4 |")  # none pruned; two trials of two epochs
+    assert rows["| `--pruner=halving`, `min_resource = 1`"].endswith(" | 4 |")  # judged after the last epoch
+    assert "wall time without / with pruning: " in result.stdout
 
 
 # ---- nothing lost -----------------------------------------------------------------------------
