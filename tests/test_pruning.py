@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import run_dirs
+from conftest import REPO, run_dirs
 from optuna.trial import TrialState
 from ginlight import config, pruning
 from ginlight.errors import ConfigError
@@ -133,6 +133,52 @@ def test_the_median_pruner_stops_the_trials_that_fall_behind(tmp_path):
     (rerun_dir,) = run_dirs(tmp_path / "rerun")
     assert record(rerun_dir)["status"] == "completed"
     assert torch.load(rerun_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == EPOCHS - 1
+
+
+@pytest.mark.parametrize("mode", ["random", "tpe"])
+def test_random_and_tpe_sweeps_prune_the_trials_that_fall_behind(tmp_path, mode):
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'study.db'}"
+    lr = "torch.optim.AdamW.lr"
+    # The study starts with a learning rate that learns and one that crawls (Optuna's enqueue_trial); the
+    # sampler draws the third trial's. The same value learns the same way (every trial has the config's seed).
+    study = optuna.create_study(study_name="lr", storage=storage)  # the default objective, val/loss, minimized
+    for value in ("0.01", "1e-08"):
+        study.enqueue_trial({lr: value})
+    flags = longer(f"--sweep={lr}=choice(1e-2, 1e-8, 1e-7)", f"--mode={mode}", "--trials=3",
+                   f"--storage={storage}", "--study=lr",
+                   "--pruner=median", "--gin_bindings=optuna.pruners.MedianPruner.n_startup_trials = 1")
+    result = run(module_command(root, *flags), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{mode} search, 3 trials" in result.stdout
+
+    trials = study_of(sweep_dir(root), storage).get_trials()
+    learns = {"0.01": True, "1e-08": False, "1e-07": False}
+    assert [t.params[lr] for t in trials[:2]] == ["0.01", "1e-08"] and trials[2].params[lr] in learns
+    # A crawling trial is pruned at its first validation, below the completed one; a learning one runs every epoch.
+    assert [(t.state, sorted(t.intermediate_values)) for t in trials] == [
+        (TrialState.COMPLETE, list(range(EPOCHS))) if learns[t.params[lr]] else (TrialState.PRUNED, [0])
+        for t in trials]
+    rows = read_csv(sweep_dir(root) / "sweep.csv")
+    assert [(row["status"], row["stopped_at"]) for row in rows] == [
+        ("completed", f"epoch {EPOCHS}") if learns[t.params[lr]] else ("pruned", "epoch 1") for t in trials]
+    for row in rows:
+        run_dir = Path(row["run_dir"])
+        assert record(run_dir)["status"] == row["status"]
+        last_epoch = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+        assert last_epoch == (EPOCHS - 1 if row["status"] == "completed" else 0)
+
+
+def test_the_pruning_benchmark_runs_both_sweeps_and_prints_its_table():
+    """docs/sweeps.md: `python -m benchmarks.sweep_pruning` (its speed-up is measured there, never asserted here)."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.sweep_pruning", "--trials=2", "--epochs=2",
+                             "--repeats=1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert list(rows) == ["| sweep (2 trials of up to 2 epochs)", "| ---", "| no pruning",
+                          "| `--pruner=halving`, `min_resource = 1`"]
+    assert rows["| no pruning"].endswith("| 0 | 4 |")  # none pruned; two trials of two epochs
+    assert rows["| `--pruner=halving`, `min_resource = 1`"].endswith(" | 4 |")  # judged after the last epoch
+    assert "wall time without / with pruning: " in result.stdout
 
 
 # ---- nothing lost -----------------------------------------------------------------------------
