@@ -230,7 +230,9 @@ class _Tee(io.TextIOBase):
 
     Text after a carriage return replaces the line so far, so a progress bar that
     redraws itself lands in the file once, as the console finally showed it; bars
-    that tqdm erases again (cursor up) are left out.
+    that tqdm erases again (cursor up) are left out. Once the run is over and its
+    file closed, the tee is the console alone: a library that kept a reference to it
+    (a logging handler it made during the run, an exit hook) still writes to the console.
     """
 
     def __init__(self, console: TextIO, file: TextIO):
@@ -240,6 +242,8 @@ class _Tee(io.TextIOBase):
 
     def write(self, text: str) -> int:
         self.console.write(text)
+        if self.file.closed:
+            return len(text)
         *done, line = (self.line + text).split("\n")
         # What precedes a carriage return is replaced: dropping it keeps a bar redrawn all run long
         # (no validation, no newline) from making each write copy an ever longer line.
@@ -254,7 +258,8 @@ class _Tee(io.TextIOBase):
 
     def flush(self) -> None:
         self.console.flush()
-        self.file.flush()
+        if not self.file.closed:
+            self.file.flush()
 
     def isatty(self) -> bool:
         return self.console.isatty()

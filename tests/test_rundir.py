@@ -124,6 +124,19 @@ def test_train_log_is_appended_to_so_a_resumed_run_keeps_its_history(tmp_path, m
     assert (tmp_path / "train.log").read_text() == existing + "resumed\n"
 
 
+def test_a_stream_kept_from_the_run_writes_to_the_console_once_the_run_is_over(tmp_path, monkeypatch):
+    """A library's handler made during the run holds the tee; after the run it must not fail (an exit hook's
+    write to a closed file ended a completed run with status 120)."""
+    console = _Console()
+    monkeypatch.setattr(sys, "stdout", console)
+    with rundir.console_to_file(tmp_path / "train.log"):
+        kept = sys.stdout
+        print("during")
+    print("after", file=kept, flush=True)
+    assert (tmp_path / "train.log").read_text() == "during\n"
+    assert console.getvalue() == "during\nafter\n"
+
+
 # ---- RunDir: the one owner of the layout ------------------------------------------------------
 
 
