@@ -26,7 +26,8 @@ from gin import config_parser
 
 from ginlight.errors import ConfigError
 
-__all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "resolve", "references_in", "BINDINGS"]
+__all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
+           "references_in", "BINDINGS"]
 
 #: The origin of a statement given with ``--gin_bindings``.
 BINDINGS = "--gin_bindings"
