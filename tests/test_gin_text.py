@@ -105,7 +105,7 @@ def test_resolve_takes_an_absolute_path_as_given_and_names_the_folders_it_search
 
 def test_parse_binding_reads_exactly_one_binding_and_locates_what_is_not_one():
     statement = gin_text.parse_binding("AdamW.lr = [1e-3, %LR]", "the sweep line", "--sweep", "Write one binding.")
-    assert (statement.name, statement.param, statement.value, statement.location) == (
+    assert (statement.name, statement.param, statement.value, statement.file) == (
         "AdamW", "lr", [1e-3, Macro("LR")], "--sweep")
     for text, says in [("AdamW.lr = [1e-3,", "cannot read the sweep line"),
                        ("A.x = 1\nB.y = 2", "the sweep line is not one binding"),
