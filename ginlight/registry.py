@@ -130,7 +130,9 @@ def _is_function(obj: Any) -> bool:
 
 def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
     """(module, predicate) pairs, in priority order for names exported twice."""
+    # Imported here, when a config first names a component: `ginlight-train --help` imports this module.
     import torch
+    from lightning import Trainer, seed_everything
     from lightning.pytorch.callbacks import Callback
     from lightning.fabric.loggers import Logger  # the base of every Lightning logger, pytorch's too
     from lightning.pytorch.profilers import Profiler
@@ -163,25 +165,13 @@ def _sources() -> list[tuple[str, Callable[[Any], bool]]]:
                 "aggregation", "multimodal", "shape",
             )
         ],
-        ("lightning", lambda obj: obj in (_trainer(), _seed_everything())),
+        ("lightning", lambda obj: obj in (Trainer, seed_everything)),
         ("lightning.pytorch.callbacks", _subclasses_of(Callback)),
         ("lightning.pytorch.loggers", _subclasses_of(Logger)),
         ("lightning.pytorch.profilers", _subclasses_of(Profiler)),
         # torch.compile too: `System.model = @torch.compile()` compiles the model it is given.
         ("torch", lambda obj: tensor_function(obj) or obj is torch.compile),
     ]
-
-
-def _trainer() -> type:
-    from lightning import Trainer
-
-    return Trainer
-
-
-def _seed_everything() -> Callable:
-    from lightning import seed_everything
-
-    return seed_everything
 
 
 @functools.cache

@@ -5,9 +5,11 @@ This module imports neither torch nor Lightning, so ``--help`` answers at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
+import warnings
 from typing import Callable, Sequence
 
 from absl import app, flags
@@ -64,9 +66,6 @@ def quiet_third_party(verbose: bool) -> None:
     Lightning's advertisement for its cloud logger, and deprecation warnings that
     Lightning's own code triggers (the user can act on neither).
     """
-    import logging
-    import warnings
-
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
         logger = logging.getLogger(name)
         if logger.handlers:
