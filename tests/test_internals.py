@@ -4,7 +4,6 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import gin
@@ -13,6 +12,7 @@ from lightning import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
+import wandb
 from mlflow.tracking import MlflowClient
 
 from ginlight import internals
@@ -75,6 +75,20 @@ def test_seed_everything_asks_for_seeded_workers_through_its_environment_variabl
 # ---- gin-config ---------------------------------------------------------------------------------
 
 
+# Registered with gin by these tests only: a library function registered here under another name would
+# stop a later test in this process from registering it by its own path.
+def indent(text: str, prefix: str, predicate=None) -> str:
+    return "".join(prefix + line for line in text.splitlines(True))
+
+
+def dedent(text: str) -> str:
+    return text
+
+
+def fill(text: str) -> str:
+    return text
+
+
 @pytest.fixture
 def gin_config():
     gin.clear_config()
@@ -83,7 +97,7 @@ def gin_config():
 
 
 def test_gin_parsed_and_operative_bindings_are_what_the_config_binds_and_what_was_called(gin_config):
-    gin.external_configurable(textwrap.indent, "internals_test.indent")
+    gin.external_configurable(indent, "internals_test.indent")
     gin.parse_config(["internals_test.indent.prefix = '> '", "internals_test.indent.predicate = None",
                       "LEVEL = 2"])
     assert internals.parsed_bindings()[("", "internals_test.indent")] == {"prefix": "> ", "predicate": None}
@@ -93,15 +107,15 @@ def test_gin_parsed_and_operative_bindings_are_what_the_config_binds_and_what_wa
 
 
 def test_gin_registry_lookups_find_a_configurable_by_any_suffix_and_by_object():
-    wrapper = gin.external_configurable(textwrap.dedent, "internals_test.sub.dedent")
+    wrapper = gin.external_configurable(dedent, "internals_test.sub.dedent")
     assert "internals_test.sub.dedent" in internals.selectors()
-    assert internals.configurable("sub.dedent").wrapped is textwrap.dedent
+    assert internals.configurable("sub.dedent").wrapped is dedent
     assert internals.configurable("internals_test.sub.dedent", exact=True).selector == "internals_test.sub.dedent"
     assert internals.configurable("no.such.thing", exact=True) is None
     assert internals.selectors_matching("sub.dedent") == ["internals_test.sub.dedent"]
     assert internals.shortest_selector("internals_test.sub.dedent") == "dedent"
     assert internals.registered_name(wrapper) == "internals_test.sub.dedent"
-    assert internals.registered_name(textwrap.fill) is None
+    assert internals.registered_name(fill) is None
 
 
 def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):
@@ -117,7 +131,7 @@ def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):
 
 
 def test_gin_message_wording_is_what_ginlight_matches(gin_config, tmp_path):
-    gin.external_configurable(textwrap.indent, "internals_test.indent")
+    gin.external_configurable(indent, "internals_test.indent")
     path = tmp_path / "bad.gin"
     path.write_text("internals_test.indent.prefx = 1\n")
     with pytest.raises(Exception) as caught:
@@ -143,6 +157,16 @@ def test_gin_message_wording_is_what_ginlight_matches(gin_config, tmp_path):
 
 
 # ---- trackers' loggers --------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def own_environment():
+    """MLflow and W&B set process-wide environment variables as they start (``MLFLOW_TRACKING_URI``,
+    ``WANDB_SERVICE``), which every later run this process starts would inherit: each test's are undone."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.mark.parametrize("kind", [TensorBoardLogger, CSVLogger])
@@ -184,3 +208,4 @@ def test_the_wandb_init_arguments_decide_the_run_wandb_starts(tmp_path, monkeypa
         assert (run.id, run.name, run.group) == ("ginlight-internals", "runs/classifier/1", "sweep-1")
     finally:
         logger.experiment.finish()
+        wandb.teardown()  # its service process, which the next W&B run of this process would join
