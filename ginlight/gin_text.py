@@ -135,13 +135,17 @@ def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
         statements += _read_file(path, search_paths, files, [])
     for binding in bindings:
         try:
-            parsed = list(config_parser.ConfigParser(binding, KeepAsText()))
+            statements += _read_text(binding, BINDINGS)
         except (SyntaxError, tokenize.TokenError) as exc:
             raise ConfigError(f"cannot read the binding `{binding}`: {_reason(exc).rstrip('.')}.", location=BINDINGS,
                               hint="Write it as `configurable.parameter = value`, e.g. "
                                    "--gin_bindings='Trainer.max_epochs=3'.") from None
-        statements += [_statement(s, BINDINGS)._replace(text=binding) for s in parsed]
     return statements
+
+
+def _read_text(text: str, origin: str) -> list[Statement]:
+    """The statements of ``text`` given outside a gin file, each with ``origin`` as its file and ``text`` as its text."""
+    return [_statement(item, origin)._replace(text=text) for item in config_parser.ConfigParser(text, KeepAsText())]
 
 
 def _read_file(path: Path, search_paths: Sequence[str | os.PathLike], files: list[Path],
@@ -241,9 +245,9 @@ def parse_binding(text: str, name: str, where: str, hint: str) -> Statement:
     when gin cannot read it or it is not exactly one binding.
     """
     try:
-        parsed = list(config_parser.ConfigParser(text, KeepAsText()))
+        statements = _read_text(text, where)
     except (SyntaxError, tokenize.TokenError) as exc:
         raise ConfigError(f"cannot read {name}: {_reason(exc)}", location=where, hint=hint) from None
-    if len(parsed) != 1 or not isinstance(parsed[0], config_parser.BindingStatement):
+    if len(statements) != 1 or statements[0].kind != "binding":
         raise ConfigError(f"{name} is not one binding.", location=where, hint=hint)
-    return _statement(parsed[0], where)._replace(text=text)
+    return statements[0]
