@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
-from ginlight import internals
+from ginlight.internals import HOOK_NAME_ATTRIBUTE
 from ginlight.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from ginlight.errors import ConfigError
 from ginlight.pending_updates import PendingUpdates
@@ -146,7 +146,7 @@ class System(LightningModule):
         # Lightning sets its hook-name attribute before and after each of the dozens of hook calls in a
         # step. nn.Module's __setattr__ checks every assignment for parameters, buffers and
         # submodules, ~5 % of a small model's step; a hook's name is none of those.
-        if name == internals.HOOK_NAME_ATTRIBUTE:
+        if name == HOOK_NAME_ATTRIBUTE:  # one global lookup: this runs dozens of times per step
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
