@@ -188,7 +188,7 @@ def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
     location, statement = None, None
     if match:
         location = f"{match['file']}:{match['line']}"
-        statement = match["source"].strip()
+        statement = match["source"].strip().splitlines()[0]  # the line, without gin's caret under it
         text = text[: match.start()]
     elif isinstance(exc, SyntaxError) and exc.lineno:
         location = f"{exc.filename or source or '--gin_bindings'}:{exc.lineno}"

@@ -98,3 +98,24 @@ def test_an_unknown_parameter_is_located_with_its_statement_and_a_suggestion(tmp
     assert caught.value.location == f"{top}:2"
     assert "'textwrap.indent' has no parameter 'predicat'" in caught.value.message
     assert "predicate" in (caught.value.hint or "")
+
+
+def test_an_unknown_parameter_inside_an_included_block_is_located_at_its_own_line(tmp_path):
+    write(tmp_path / "base.gin", "textwrap.indent:\n  prefix = '> '\n  # a comment\n  predicat = None\n")
+    top = write(tmp_path / "top.gin", "include 'base.gin'\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([top])
+    assert caught.value.location == f"{tmp_path / 'base.gin'}:4"
+    assert caught.value.message.endswith("In: `predicat = None`")  # the line, without gin's caret under it
+    assert "predicate" in (caught.value.hint or "")
+
+
+def test_under_dynamic_registration_a_binding_written_through_an_alias_is_located(tmp_path):
+    # ginlight.experiment.Experiment is registered with gin as ginlight.Experiment: a name the text never writes.
+    top = write(tmp_path / "top.gin", "from __gin__ import dynamic_registration\nimport ginlight.experiment as exp\n"
+                                      "exp.Experiment:\n  seed = 3\nexp.Experiment.debug = True\n")
+    config.parse([top])
+    assert config.binding_location("ginlight.Experiment", "seed") == f"{top}:4"
+    assert config.binding_location("ginlight.Experiment", "debug") == f"{top}:5"
+    described = config.describe()
+    assert "ginlight.Experiment.seed = 3" in described and f"# {top}:4" in described
