@@ -8,7 +8,7 @@ from pathlib import Path
 import gin
 import pytest
 
-from ginlight import config
+from ginlight import config, internals
 from ginlight.errors import ConfigError
 
 
@@ -119,3 +119,20 @@ def test_under_dynamic_registration_a_binding_written_through_an_alias_is_locate
     assert config.binding_location("ginlight.Experiment", "debug") == f"{top}:5"
     described = config.describe()
     assert "ginlight.Experiment.seed = 3" in described and f"# {top}:4" in described
+
+
+def test_the_operative_config_of_a_dynamic_registration_config_parses_again(tmp_path, monkeypatch):
+    # gin requires `from __gin__ import dynamic_registration` before any import: the user's modules that
+    # ginlight imports for a rerun must not come first.
+    write(tmp_path / "lab" / "ginread_dynamic_lab" / "__init__.py", "")
+    write(tmp_path / "lab" / "ginread_dynamic_lab" / "tool.py", "def make(size=1):\n    return size\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lab"))
+    top = write(tmp_path / "top.gin", "from __gin__ import dynamic_registration\n"
+                                      "from ginread_dynamic_lab import tool\ntool.make.size = 5\n")
+    config.parse([top])
+    ((_, selector),) = internals.parsed_bindings()
+    assert gin.get_configurable(selector)() == 5
+    written = write(tmp_path / "operative.gin", config.operative_config())
+    assert f"{config.PATH_DIRECTIVE}{tmp_path / 'lab'}" in written.read_text()
+    config.parse([written])
+    assert gin.get_configurable(selector)() == 5
