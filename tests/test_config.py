@@ -8,7 +8,7 @@ from pathlib import Path
 import gin
 import pytest
 
-from ginlight import config, internals
+from ginlight import config, gin_text, internals
 from ginlight.errors import ConfigError
 
 
@@ -134,5 +134,7 @@ def test_the_operative_config_of_a_dynamic_registration_config_parses_again(tmp_
     assert gin.get_configurable(selector)() == 5
     written = write(tmp_path / "operative.gin", config.operative_config())
     assert f"{config.PATH_DIRECTIVE}{tmp_path / 'lab'}" in written.read_text()
+    imports = [s.value for s in gin_text.read([written]) if s.kind == "import"]
+    assert imports[0] == gin_text.DYNAMIC_REGISTRATION and "from ginread_dynamic_lab import tool" in imports
     config.parse([written])
     assert gin.get_configurable(selector)() == 5
