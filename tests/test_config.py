@@ -119,6 +119,9 @@ def test_under_dynamic_registration_a_binding_written_through_an_alias_is_locate
     assert config.binding_location("ginlight.Experiment", "debug") == f"{top}:5"
     described = config.describe()
     assert "ginlight.Experiment.seed = 3" in described and f"# {top}:4" in described
+    config.parse([top], ["ginlight.Experiment.seed = 7"])  # a binding names it as a file without the import does
+    assert config.query("ginlight.Experiment", "seed") == 7
+    assert config.binding_location("ginlight.Experiment", "seed") == "--gin_bindings"
 
 
 def test_the_operative_config_of_a_dynamic_registration_config_parses_again(tmp_path, monkeypatch):
