@@ -209,6 +209,14 @@ def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
     unknown = internals.UNKNOWN_CONFIGURABLE.match(text)
     if unknown:
         return _explain_unknown(unknown[1])
+    unresolved = internals.UNRESOLVED_NAME.match(text)
+    if unresolved:
+        return _explain_unknown(f"{unresolved[1]}.{unresolved[2]}")
+    unimported = internals.UNIMPORTED_NAME.match(text)
+    if unimported:
+        return f"'{unimported[1]}' is not a name an import of this file binds (it uses dynamic registration).", (
+            f"Import it above this line: `import {unimported[1]}`, `import a.b as {unimported[1]}` or "
+            f"`from a import {unimported[1]}`.")
     parameter = internals.UNKNOWN_PARAMETER.match(text)
     if parameter:
         name, param = parameter[1], parameter[2]

@@ -141,3 +141,16 @@ def test_the_operative_config_of_a_dynamic_registration_config_parses_again(tmp_
     assert imports[0] == gin_text.DYNAMIC_REGISTRATION and "from ginread_dynamic_lab import tool" in imports
     config.parse([written])
     assert gin.get_configurable(selector)() == 5
+
+
+def test_under_dynamic_registration_a_misspelt_or_unimported_name_is_explained_at_its_line(tmp_path):
+    head = "from __gin__ import dynamic_registration\nimport fractions as fr\n"
+    misspelt = write(tmp_path / "misspelt.gin", head + "fr.Fractoin.numerator = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([misspelt])
+    assert caught.value.location == f"{misspelt}:3" and "'fractions' has no attribute 'Fractoin'" in caught.value.message
+    assert "fractions.Fraction" in (caught.value.hint or "")
+    unimported = write(tmp_path / "unimported.gin", head + "fractions.Fraction.numerator = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([unimported])
+    assert caught.value.location == f"{unimported}:3" and "'fractions' is not a name an import" in caught.value.message
