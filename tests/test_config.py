@@ -148,7 +148,8 @@ def test_under_dynamic_registration_a_misspelt_or_unimported_name_is_explained_a
     misspelt = write(tmp_path / "misspelt.gin", head + "fr.Fractoin.numerator = 3\n")
     with pytest.raises(ConfigError) as caught:
         config.parse([misspelt])
-    assert caught.value.location == f"{misspelt}:3" and "'fractions' has no attribute 'Fractoin'" in caught.value.message
+    assert caught.value.location == f"{misspelt}:3"
+    assert "'fractions' has no attribute 'Fractoin'" in caught.value.message
     assert "fractions.Fraction" in (caught.value.hint or "")
     unimported = write(tmp_path / "unimported.gin", head + "fractions.Fraction.numerator = 3\n")
     with pytest.raises(ConfigError) as caught:

@@ -124,7 +124,8 @@ CORPUS = {
 }
 #: What the configs above include: one beside its includer, one found through a search path.
 INCLUDED = {
-    "parts/middle.gin": "import ginread_corpus\ninclude 'leaf.gin'\ninclude 'searched.gin'\ncombine.second = 'middle'\n",
+    "parts/middle.gin": "import ginread_corpus\ninclude 'leaf.gin'\ninclude 'searched.gin'\n"
+                        "combine.second = 'middle'\n",
     "parts/leaf.gin": "import ginread_corpus.layers.deep\ndense.units = 8\n",
     "search/searched.gin": "Thing.size = 11\n",
 }

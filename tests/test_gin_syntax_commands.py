@@ -134,8 +134,9 @@ def test_diff_of_two_block_configs_reports_the_one_value_that_differs_inside_a_b
 def test_an_include_written_from_the_repository_root_resolves_in_every_command_run_from_there(tmp_path):
     root = tmp_path / "repo"
     _write(root / "pkg" / "configs" / "base.gin", BLOCKS)
-    top = _write(root / "pkg" / "configs" / "top.gin", "include 'pkg/configs/base.gin'\ntorch.optim.AdamW.lr = 0.01\n")
-    other = _write(root / "pkg" / "configs" / "other.gin", "include 'pkg/configs/base.gin'\ntorch.optim.AdamW.lr = 0.02\n")
+    top, other = (_write(root / "pkg" / "configs" / f"{name}.gin", f"include 'pkg/configs/base.gin'\n"
+                                                                   f"torch.optim.AdamW.lr = {lr}\n")
+                  for name, lr in (("top", 0.01), ("other", 0.02)))
     relative = [str(path.relative_to(root)) for path in (top, other)]
 
     printed = ginlight_train(f"--gin_file={relative[0]}", "--print_config", cwd=root)
@@ -146,6 +147,9 @@ def test_an_include_written_from_the_repository_root_resolves_in_every_command_r
     assert diffed.returncode == 0, diffed.stderr[-3000:]
     assert [(d["configurable"], d["parameter"]) for d in json.loads(diffed.stdout)["bindings"]] == [
         ("torch.optim.AdamW", "lr")]
+    elsewhere = ginlight_diff(*map(str, (top, other)), f"--gin_search_paths={root}", "--format=json")
+    assert elsewhere.returncode == 0, elsewhere.stderr[-3000:]
+    assert json.loads(elsewhere.stdout)["bindings"] == json.loads(diffed.stdout)["bindings"]
 
     trained = ginlight_train(f"--gin_file={relative[0]}", "--root_dir=runs", *bindings(*SHORT), cwd=root)
     assert trained.returncode == 0, trained.stderr[-3000:]

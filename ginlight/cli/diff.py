@@ -5,6 +5,8 @@
 
 Bindings added (+), removed (-) and changed (~), grouped by configurable, with
 macros resolved where a binding uses one; for two runs, also their final metrics.
+Includes resolve as in every command: under --gin_search_paths (default: the
+current directory), then beside the files read so far.
 """
 
 from __future__ import annotations
