@@ -215,8 +215,8 @@ class _ImportPaths:
         if statement.kind == "import":
             self._note(statement)
         elif self.dynamic and statement.kind in ("binding", "block"):
-            selector = self.path(statement.selector) if statement.param is not None or statement.kind == "block" \
-                else statement.selector  # a macro's name is no import path
+            macro = statement.kind == "binding" and statement.param is None  # a macro's name is no import path
+            selector = statement.selector if macro else self.path(statement.selector)
             return statement._replace(selector=selector, value=self._value(statement.value))
         return statement
 
