@@ -3,10 +3,12 @@ the composed input (config.gin), and the registration of what a config names."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gin
 import pytest
+from conftest import REPO
 
 from ginlight import config, gin_text, internals
 from ginlight.errors import ConfigError
@@ -155,3 +157,17 @@ def test_under_dynamic_registration_a_misspelt_or_unimported_name_is_explained_a
     with pytest.raises(ConfigError) as caught:
         config.parse([unimported])
     assert caught.value.location == f"{unimported}:3" and "'fractions' is not a name an import" in caught.value.message
+
+
+def test_the_readme_examples_of_block_syntax_and_dynamic_registration_parse_as_it_says(tmp_path):
+    blocks = re.findall(r"```\w*\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (block,) = [b for b in blocks if b.startswith("torch.optim.AdamW:\n")]
+    (dynamic,) = [b for b in blocks if b.startswith("from __gin__ import dynamic_registration\n")]
+    block_file = write(tmp_path / "block.gin", block)
+    config.parse([block_file])
+    assert config.query("torch.optim.AdamW", "weight_decay") == 0.01
+    assert config.binding_location("torch.optim.AdamW", "weight_decay") == f"{block_file}:3"
+    dynamic_file = write(tmp_path / "dynamic.gin", dynamic)
+    config.parse([dynamic_file], ["torch.optim.AdamW.lr=1e-3"])  # the README's --gin_bindings
+    assert config.query("torch.optim.AdamW", "lr") == 1e-3
+    assert config.binding_location("ginlight.System", "optimizer") == f"{dynamic_file}:7"

@@ -223,6 +223,7 @@ def read_by_gin(path: Path, search_paths: list[Path]) -> dict[str, Any]:
 
     walk(parsed)
     gin.clear_config()
+    internals.set_include_folders([""])  # gin's own default: the process is left as it was found
     return {"bindings": bindings, "imports": imports, "includes": includes}
 
 
