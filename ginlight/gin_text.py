@@ -252,8 +252,9 @@ class _ImportPaths:
 
 
 # Cuts between pieces of a file: before a comment line (gin's operative configs head each configurable's
-# section with one, and the whole file with lines naming its run), and at a blank line before an unindented one.
-_PIECE_START = re.compile(r"\n(?=#)|\n\n(?=\S)")
+# section with one, and the whole file with lines naming its run), and at a blank line before an unindented one;
+# before comment lines only where an unindented statement follows them (an indented one goes on a block).
+_PIECE_START = re.compile(r"\n(?=#)(?=(?:[ \t]*(?:#.*)?\n)*[^\s#])|\n\n(?=[^\s#])")
 
 
 def _parsed(text: str) -> list[tuple[int, Statement]]:

@@ -81,6 +81,10 @@ CORPUS = {
         ginread_corpus.Thing:
           size = 5
           # a comment inside a block
+        # and one at the margin: the block goes on
+
+        # after a blank line too
+          color = %ginread_corpus.Color.RED
           parts = [
               1,
               2,

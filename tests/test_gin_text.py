@@ -118,7 +118,7 @@ def test_parse_binding_reads_exactly_one_binding_and_locates_what_is_not_one():
 
 def test_a_block_declares_its_configurable_and_each_value_in_it_keeps_its_own_line(tmp_path):
     base = write(tmp_path / "base.gin",
-                 "# base\ntrain/torch.optim.AdamW:\n  lr = 0.003\n\n  # decay\n  weight_decay = 0.01\n")
+                 "# base\ntrain/torch.optim.AdamW:\n  lr = 0.003\n\n# decay\n  weight_decay = 0.01\n")
     top = write(tmp_path / "top.gin", "include 'base.gin'\nSystem:\n  optimizer = @torch.optim.AdamW\n")
     statements = gin_text.read([top])
     assert [(s.kind, s.name, s.param, s.value, s.location) for s in statements] == [
