@@ -93,7 +93,11 @@ CORPUS = {
         train/combine:
           first = @Thing()  # a trailing comment
           second = %ginread_corpus.Color.RED
-        combine.third = 'after the blocks'
+        combine.third = 'after the blocks # not a comment'
+
+        outer/inner/Thing:
+          size = \\
+              7
         """,
     "singletons": """
         import ginread_corpus
@@ -114,6 +118,8 @@ CORPUS = {
         deep.dense:
           units = 32
           activation = @deep_alias.plain
+        eval/deep_alias.dense:
+          units = 64
         ginread_corpus.Thing.color = %gin.REQUIRED
         """,
     "submodule_imports": """
