@@ -25,6 +25,9 @@ from ginlight.project import add_to_path, import_projects
 
 # The statements of the config parsed last, for locating what gin keeps no line for.
 _statements: list[gin_text.Statement] = []
+# The selectors those statements write by import path that gin registered under another name
+# (`ginlight.experiment.Experiment` is gin's `ginlight.Experiment`), for locating their bindings.
+_registered_as: dict[str, str] = {}
 _STATEMENT = re.compile(r"^\s*[^#\s]", re.M)
 
 
@@ -72,6 +75,7 @@ def parse(
             gin.parse_config_file(str(path))
     with translate_errors(None):
         gin.parse_config(list(bindings))
+    _note_registered_names(_statements)
     _check_macros()
     _check_value_types()
     _build_in_written_order()
@@ -81,14 +85,35 @@ def register_referenced(statements: Sequence[gin_text.Statement], texts: Iterabl
     """Registers the components that ``statements`` name in bindings and references: the stack's
     (:func:`ginlight.registry.register_named`), then any other class or callable named by its import path
     or by a :data:`REGISTER_DIRECTIVE` line of ``texts`` (:func:`ginlight.registry.register_importable`)."""
-    names = {name for text in texts for name in _REGISTER_LINE.findall(text)}
+    names = {name for text in texts for name in _REGISTER_LINE.findall(text)} | _named(statements)
+    registry.register_named(names)
+    registry.register_importable(names)
+
+
+def _named(statements: Sequence[gin_text.Statement]) -> set[str]:
+    """The configurables ``statements`` bind (in a binding or a block) or reference, as written."""
+    names = set()
     for statement in statements:
-        if statement.kind == "binding":
+        if statement.kind in ("binding", "block"):
             names.add(statement.selector)
             names.update(ref.name for ref in gin_text.references_in(statement.value)
                          if isinstance(ref, gin_text.Reference))
-    registry.register_named(names)
-    registry.register_importable(names)
+    return names
+
+
+def _note_registered_names(statements: Sequence[gin_text.Statement]) -> None:
+    """Fills :data:`_registered_as` for ``statements``; after gin parsed them (dynamic registration registers then)."""
+    _registered_as.clear()
+    for name in _named(statements):
+        path = name.rsplit("/", 1)[-1]
+        if "." not in path or internals.selectors_matching(path):
+            continue
+        try:
+            registered = internals.registered_name(importable.configurable_at(path))
+        except importable.NotConfigurable:
+            continue
+        if registered is not None:
+            _registered_as[path] = registered
 
 
 #: A comment line in a gin file naming an import path to register before parsing. gin writes an
@@ -163,7 +188,7 @@ def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
     location, statement = None, None
     if match:
         location = f"{match['file']}:{match['line']}"
-        statement = match["source"].strip()
+        statement = match["source"].strip().splitlines()[0]  # the line, without gin's caret under it
         text = text[: match.start()]
     elif isinstance(exc, SyntaxError) and exc.lineno:
         location = f"{exc.filename or source or '--gin_bindings'}:{exc.lineno}"
@@ -184,6 +209,14 @@ def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
     unknown = internals.UNKNOWN_CONFIGURABLE.match(text)
     if unknown:
         return _explain_unknown(unknown[1])
+    unresolved = internals.UNRESOLVED_NAME.match(text)
+    if unresolved:
+        return _explain_unknown(f"{unresolved[1]}.{unresolved[2]}")
+    unimported = internals.UNIMPORTED_NAME.match(text)
+    if unimported:
+        return f"'{unimported[1]}' is not a name an import of this file binds (it uses dynamic registration).", (
+            f"Import it above this line: `import {unimported[1]}`, `import a.b as {unimported[1]}` or "
+            f"`from a import {unimported[1]}`.")
     parameter = internals.UNKNOWN_PARAMETER.match(text)
     if parameter:
         name, param = parameter[1], parameter[2]
@@ -364,6 +397,7 @@ def build_error(exc: Exception) -> ConfigError | None:
 def _names(written: str, name: str) -> bool:
     """Whether the selector ``written`` (short or long form, maybe scoped) names the configurable ``name``."""
     scope, _, written = written.rpartition("/")
+    written = _registered_as.get(written, written)
     name_scope, _, name = name.rpartition("/")
     return (not name_scope or scope == name_scope) and (
         name == written or name.endswith("." + written) or written.endswith("." + name))
@@ -433,8 +467,12 @@ def operative_config(header: str = "") -> str:
     # gin writes the imports it parsed first, then a blank line; they join the modules added here in one
     # block, so that the config and the rerun of it (which parsed them all) come out the same.
     # (gin writes `import a.b as a2` where top-level names repeat; `import a.b` reads the same.)
-    gin_imports = re.match(r"(?:import \S+(?: as \S+)?\n)*\n*", text)[0]
-    modules = set(re.findall(r"^import (\S+)", gin_imports, re.M))
+    gin_imports = re.match(r"(?:(?:from \S+ )?import \S+(?: as \S+)?\n)*\n*", text)[0]
+    # Under dynamic registration gin imports each configurable's module itself, and its selectors start with
+    # the names those lines bind: they stay as gin wrote them, its `from __gin__` line first.
+    dynamic = gin_imports.startswith(gin_text.DYNAMIC_REGISTRATION + "\n")
+    modules = {f"{package}.{module}" if package else module for package, module
+               in re.findall(r"^(?:from (\S+) )?import (\S+)", gin_imports, re.M) if package != "__gin__"}
     for _, selector in internals.operative_bindings():
         module = getattr(internals.configurable(selector, exact=True).wrapped, "__module__", None) or ""
         if module.split(".")[0] not in _HOME_PACKAGES:
@@ -442,7 +480,7 @@ def operative_config(header: str = "") -> str:
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [PATH_DIRECTIVE + path for path in import_roots(modules)]
     lines += register_directives(internals.operative_bindings())
-    lines += [f"import {module}" for module in sorted(modules)]
+    lines += gin_imports.strip().splitlines() if dynamic else [f"import {module}" for module in sorted(modules)]
     return "\n".join(lines + [text[len(gin_imports):]]) + "\n"
 
 

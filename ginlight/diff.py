@@ -79,7 +79,7 @@ def _read(source: Path, gin_file: Path, search_paths: Sequence[str | os.PathLike
             config.bindings[key] = statement.value
         elif statement.kind == "include":
             config.files.append(Path(statement.value))
-        elif statement.value not in config.imports:
+        elif statement.kind == "import" and statement.value not in config.imports:
             config.imports.append(statement.value)
     return config
 

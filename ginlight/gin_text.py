@@ -27,7 +27,7 @@ from gin import config_parser
 from ginlight.errors import ConfigError
 
 __all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
-           "references_in", "BINDINGS"]
+           "references_in", "BINDINGS", "DYNAMIC_REGISTRATION"]
 
 #: The origin of a statement given with ``--gin_bindings``.
 BINDINGS = "--gin_bindings"
@@ -67,11 +67,19 @@ class KeepAsText(config_parser.ParserDelegate):
 class Statement(NamedTuple):
     """One statement of a gin file or binding.
 
-    ``kind`` is ``"binding"`` (``param`` is None for a macro definition),
-    ``"import"`` (``selector`` holds the module, ``value`` the statement as gin
-    writes it) or ``"include"`` (``selector`` holds the included file as written,
-    ``value`` the path it resolved to). ``file`` is the path of the file as it was
-    found, or :data:`BINDINGS` with ``text`` the binding as given.
+    ``kind`` is ``"binding"`` (``param`` is None for a macro definition; a
+    parameter set inside a block is a binding at its own line), ``"block"``
+    (the ``selector:`` line that opens a block of bindings; ``param`` and
+    ``value`` are None), ``"import"`` (``selector`` holds the module, ``value``
+    the statement as gin writes it) or ``"include"`` (``selector`` holds the
+    included file as written, ``value`` the path it resolved to). ``file`` is
+    the path of the file as it was found, or :data:`BINDINGS` with ``text`` the
+    binding as given.
+
+    In a file under ``from __gin__ import dynamic_registration``, selectors and
+    references name what they name by import path (``optim.AdamW`` after
+    ``import torch.optim as optim`` is ``torch.optim.AdamW``); ``text`` keeps
+    them as written.
     """
 
     kind: str
@@ -133,9 +141,10 @@ def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
     files = [Path(path) for path in gin_files]  # grows by each included file: where includes look next
     for path in files[:len(gin_files)]:
         statements += _read_file(path, search_paths, files, [])
+    names = _ImportPaths()
     for binding in bindings:
         try:
-            statements += _read_text(binding, BINDINGS)
+            statements += _read_text(binding, BINDINGS, names)
         except (SyntaxError, tokenize.TokenError) as exc:
             raise ConfigError(f"cannot read the binding `{binding}`: {_reason(exc).rstrip('.')}.", location=BINDINGS,
                               hint="Write it as `configurable.parameter = value`, e.g. "
@@ -143,9 +152,12 @@ def read(gin_files: Sequence[Path], bindings: Sequence[str] = (),
     return statements
 
 
-def _read_text(text: str, origin: str) -> list[Statement]:
-    """The statements of ``text`` given outside a gin file, each with ``origin`` as its file and ``text`` as its text."""
-    return [_statement(item, origin)._replace(text=text) for item in config_parser.ConfigParser(text, KeepAsText())]
+def _read_text(text: str, origin: str, names: _ImportPaths | None = None) -> list[Statement]:
+    """The statements of ``text`` given outside a gin file, each with ``origin`` as its file and ``text`` as its
+    text; ``names`` carries the imports of earlier texts parsed with it (gin parses all bindings as one)."""
+    names = names or _ImportPaths()
+    return [names.read(_statement(item, origin)._replace(text=text))
+            for item in config_parser.ConfigParser(text, KeepAsText())]
 
 
 def _read_file(path: Path, search_paths: Sequence[str | os.PathLike], files: list[Path],
@@ -159,12 +171,12 @@ def _read_file(path: Path, search_paths: Sequence[str | os.PathLike], files: lis
         raise ConfigError(f"gin syntax error: {_reason(exc)}", location=f"{path}:{_line(exc)}",
                           hint="Check the statement's syntax (`configurable.parameter = value`), "
                                "its brackets and quotes.") from None
-    statements, file = [], str(path)
-    for offset, (kind, scope, selector, param, value, _, line, text) in parsed:
-        statement = Statement(kind, scope, selector, param, value, file, offset + line, text)
-        if kind == "include":
+    statements, file, names = [], str(path), _ImportPaths()  # gin gives each file a parse context of its own
+    for offset, parsed_statement in parsed:
+        statement = names.read(parsed_statement._replace(file=file, line=offset + parsed_statement.line))
+        if statement.kind == "include":
             try:
-                included = resolve(selector, include_folders(search_paths, files))
+                included = resolve(statement.selector, include_folders(search_paths, files))
             except ConfigError as exc:
                 raise ConfigError(exc.message, location=statement.location, hint=exc.hint) from None
             files.append(included)
@@ -181,12 +193,68 @@ def _statement(item: Any, file: str) -> Statement:
         return Statement("include", "", item.filename, None, None, file, line, text)
     if isinstance(item, config_parser.ImportStatement):
         return Statement("import", "", item.module, None, item.format(), file, line, text)
+    if isinstance(item, config_parser.BlockDeclaration):
+        return Statement("block", item.scope or "", item.selector, None, None, file, line, text)
     return Statement("binding", item.scope or "", item.selector, item.arg_name or None, item.value, file, line, text)
 
 
+#: The import that switches gin to dynamic registration for the rest of a file (gin's ``__gin__`` feature).
+DYNAMIC_REGISTRATION = "from __gin__ import dynamic_registration"
+
+
+class _ImportPaths:
+    """What the names of one file (or of the bindings) stand for, as gin's parse context keeps them:
+    under dynamic registration, the first part of a selector is a name an ``import`` bound."""
+
+    def __init__(self) -> None:
+        self.dynamic = False
+        self.symbols: dict[str, str] = {}
+
+    def read(self, statement: Statement) -> Statement:
+        """``statement``, its names given by import path where dynamic registration is on; an import is noted."""
+        if statement.kind == "import":
+            self._note(statement)
+        elif self.dynamic and statement.kind in ("binding", "block"):
+            macro = statement.kind == "binding" and statement.param is None  # a macro's name is no import path
+            selector = statement.selector if macro else self.path(statement.selector)
+            return statement._replace(selector=selector, value=self._value(statement.value))
+        return statement
+
+    def _note(self, statement: Statement) -> None:
+        module, written = statement.selector, statement.value
+        if written == DYNAMIC_REGISTRATION:
+            self.dynamic = True
+            return
+        alias = written.split(" as ")[1] if " as " in written else None
+        if written.startswith("from "):
+            self.symbols[alias or module.rsplit(".", 1)[-1]] = module
+        elif alias:
+            self.symbols[alias] = module
+        else:
+            self.symbols[module.split(".")[0]] = module.split(".")[0]
+
+    def path(self, selector: str) -> str:
+        """The import path of ``selector`` (maybe scoped); as written when its first part was not imported."""
+        scope, slash, name = selector.rpartition("/")
+        first, dot, rest = name.partition(".")
+        if first not in self.symbols:
+            return selector
+        return f"{scope}{slash}{self.symbols[first]}{dot}{rest}"
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, Reference):
+            return Reference(self.path(value.name), value.evaluate)
+        if isinstance(value, (list, tuple, set)):
+            return type(value)(self._value(item) for item in value)
+        if isinstance(value, dict):
+            return {self._value(key): self._value(item) for key, item in value.items()}
+        return value
+
+
 # Cuts between pieces of a file: before a comment line (gin's operative configs head each configurable's
-# section with one, and the whole file with lines naming its run), and at a blank line before an unindented one.
-_PIECE_START = re.compile(r"\n(?=#)|\n\n(?=\S)")
+# section with one, and the whole file with lines naming its run), and at a blank line before an unindented one;
+# before comment lines only where an unindented statement follows them (an indented one goes on a block).
+_PIECE_START = re.compile(r"\n(?=#)(?=(?:[ \t]*(?:#.*)?\n)*[^\s#])|\n\n(?=[^\s#])")
 
 
 def _parsed(text: str) -> list[tuple[int, Statement]]:

@@ -86,6 +86,11 @@ MESSAGE_CALL = re.compile(r"\n\s*In call to configurable '(?P<name>[^']+)'.*", r
 UNKNOWN_CONFIGURABLE = re.compile(r"No configurable matching (?:reference '@)?'?([^'(]+)")
 #: gin's message for a parameter a configurable does not have; groups: the configurable, the parameter.
 UNKNOWN_PARAMETER = re.compile(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'")
+#: gin's message, under dynamic registration, for a name whose first part no ``import`` bound; group 1 is that part.
+UNIMPORTED_NAME = re.compile(r"'([^']+)' was not provided by an import statement")
+#: gin's message, under dynamic registration, for a name its module or class lacks; groups: the module or
+#: class (by its import path), the missing attribute.
+UNRESOLVED_NAME = re.compile(r"Couldn't resolve selector \S+; <(?:module|class) '([^']+)'.* has no attribute (\w+)")
 #: gin's message for a ``gin.REQUIRED`` parameter left unbound; groups: the configurable, the parameters.
 REQUIRED_UNBOUND = re.compile(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]")
 

@@ -3,12 +3,14 @@ the composed input (config.gin), and the registration of what a config names."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gin
 import pytest
+from conftest import REPO
 
-from ginlight import config
+from ginlight import config, gin_text, internals
 from ginlight.errors import ConfigError
 
 
@@ -98,3 +100,74 @@ def test_an_unknown_parameter_is_located_with_its_statement_and_a_suggestion(tmp
     assert caught.value.location == f"{top}:2"
     assert "'textwrap.indent' has no parameter 'predicat'" in caught.value.message
     assert "predicate" in (caught.value.hint or "")
+
+
+def test_an_unknown_parameter_inside_an_included_block_is_located_at_its_own_line(tmp_path):
+    write(tmp_path / "base.gin", "textwrap.indent:\n  prefix = '> '\n  # a comment\n  predicat = None\n")
+    top = write(tmp_path / "top.gin", "include 'base.gin'\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([top])
+    assert caught.value.location == f"{tmp_path / 'base.gin'}:4"
+    assert caught.value.message.endswith("In: `predicat = None`")  # the line, without gin's caret under it
+    assert "predicate" in (caught.value.hint or "")
+
+
+def test_under_dynamic_registration_a_binding_written_through_an_alias_is_located(tmp_path):
+    # ginlight.experiment.Experiment is registered with gin as ginlight.Experiment: a name the text never writes.
+    top = write(tmp_path / "top.gin", "from __gin__ import dynamic_registration\nimport ginlight.experiment as exp\n"
+                                      "exp.Experiment:\n  seed = 3\nexp.Experiment.debug = True\n")
+    config.parse([top])
+    assert config.binding_location("ginlight.Experiment", "seed") == f"{top}:4"
+    assert config.binding_location("ginlight.Experiment", "debug") == f"{top}:5"
+    described = config.describe()
+    assert "ginlight.Experiment.seed = 3" in described and f"# {top}:4" in described
+    config.parse([top], ["ginlight.Experiment.seed = 7"])  # a binding names it as a file without the import does
+    assert config.query("ginlight.Experiment", "seed") == 7
+    assert config.binding_location("ginlight.Experiment", "seed") == "--gin_bindings"
+
+
+def test_the_operative_config_of_a_dynamic_registration_config_parses_again(tmp_path, monkeypatch):
+    # gin requires `from __gin__ import dynamic_registration` before any import: the user's modules that
+    # ginlight imports for a rerun must not come first.
+    write(tmp_path / "lab" / "ginread_dynamic_lab" / "__init__.py", "")
+    write(tmp_path / "lab" / "ginread_dynamic_lab" / "tool.py", "def make(size=1):\n    return size\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lab"))
+    top = write(tmp_path / "top.gin", "from __gin__ import dynamic_registration\n"
+                                      "from ginread_dynamic_lab import tool\ntool.make.size = 5\n")
+    config.parse([top])
+    ((_, selector),) = internals.parsed_bindings()
+    assert gin.get_configurable(selector)() == 5
+    written = write(tmp_path / "operative.gin", config.operative_config())
+    assert f"{config.PATH_DIRECTIVE}{tmp_path / 'lab'}" in written.read_text()
+    imports = [s.value for s in gin_text.read([written]) if s.kind == "import"]
+    assert imports[0] == gin_text.DYNAMIC_REGISTRATION and "from ginread_dynamic_lab import tool" in imports
+    config.parse([written])
+    assert gin.get_configurable(selector)() == 5
+
+
+def test_under_dynamic_registration_a_misspelt_or_unimported_name_is_explained_at_its_line(tmp_path):
+    head = "from __gin__ import dynamic_registration\nimport fractions as fr\n"
+    misspelt = write(tmp_path / "misspelt.gin", head + "fr.Fractoin.numerator = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([misspelt])
+    assert caught.value.location == f"{misspelt}:3"
+    assert "'fractions' has no attribute 'Fractoin'" in caught.value.message
+    assert "fractions.Fraction" in (caught.value.hint or "")
+    unimported = write(tmp_path / "unimported.gin", head + "fractions.Fraction.numerator = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse([unimported])
+    assert caught.value.location == f"{unimported}:3" and "'fractions' is not a name an import" in caught.value.message
+
+
+def test_the_readme_examples_of_block_syntax_and_dynamic_registration_parse_as_it_says(tmp_path):
+    blocks = re.findall(r"```\w*\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (block,) = [b for b in blocks if b.startswith("torch.optim.AdamW:\n")]
+    (dynamic,) = [b for b in blocks if b.startswith("from __gin__ import dynamic_registration\n")]
+    block_file = write(tmp_path / "block.gin", block)
+    config.parse([block_file])
+    assert config.query("torch.optim.AdamW", "weight_decay") == 0.01
+    assert config.binding_location("torch.optim.AdamW", "weight_decay") == f"{block_file}:3"
+    dynamic_file = write(tmp_path / "dynamic.gin", dynamic)
+    config.parse([dynamic_file], ["torch.optim.AdamW.lr=1e-3"])  # the README's --gin_bindings
+    assert config.query("torch.optim.AdamW", "lr") == 1e-3
+    assert config.binding_location("ginlight.System", "optimizer") == f"{dynamic_file}:7"

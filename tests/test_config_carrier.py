@@ -99,3 +99,20 @@ def test_without_an_init_of_their_own_workers_get_lightnings_seeding_when_asked(
     lightnings, untouched = draw_after(pl_worker_init_function), draw_after(lambda worker_id: None)
     assert not torch.equal(lightnings, untouched)
     assert torch.equal(draw_after(loader.worker_init_fn), lightnings if seed_workers else untouched)
+
+
+def test_a_config_under_dynamic_registration_is_carried_with_its_imports(tmp_path, fresh_gin, monkeypatch):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "dynmod.py").write_text("def scaled(value=1, factor=1):\n    return value * factor\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    gin_file = tmp_path / "dynamic.gin"
+    gin_file.write_text("from __gin__ import dynamic_registration\nimport dynmod as d\nd.scaled:\n  value = 3\n"
+                        "  factor = 5\n")
+    config.parse([gin_file])
+    carrier = GinConfigCarrier([str(tmp_path / "project")])
+    arrive = "import pickle, sys\nimport gin\npickle.loads(sys.stdin.buffer.read())\n" \
+             "print(gin.get_configurable('dynmod.scaled')())\n"
+    result = subprocess.run([sys.executable, "-c", arrive], input=pickle.dumps(carrier), cwd=tmp_path,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert result.stdout.decode().split() == ["15"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,54 @@ def test_parse_binding_reads_exactly_one_binding_and_locates_what_is_not_one():
         with pytest.raises(ConfigError, match=says) as caught:
             gin_text.parse_binding(text, "the sweep line", "--sweep", "Write one binding.")
         assert (caught.value.location, caught.value.hint) == ("--sweep", "Write one binding.")
+
+
+def test_a_block_declares_its_configurable_and_each_value_in_it_keeps_its_own_line(tmp_path):
+    base = write(tmp_path / "base.gin",
+                 "# base\ntrain/torch.optim.AdamW:\n  lr = 0.003\n\n# decay\n  weight_decay = 0.01\n")
+    top = write(tmp_path / "top.gin", "include 'base.gin'\nSystem:\n  optimizer = @torch.optim.AdamW\n")
+    statements = gin_text.read([top])
+    assert [(s.kind, s.name, s.param, s.value, s.location) for s in statements] == [
+        ("include", "base.gin", None, str(base), f"{top}:1"),
+        ("block", "train/torch.optim.AdamW", None, None, f"{base}:2"),
+        ("binding", "train/torch.optim.AdamW", "lr", 0.003, f"{base}:3"),
+        ("binding", "train/torch.optim.AdamW", "weight_decay", 0.01, f"{base}:6"),
+        ("block", "System", None, None, f"{top}:2"),
+        ("binding", "System", "optimizer", Reference("torch.optim.AdamW", False), f"{top}:3"),
+    ]
+    assert statements[3].text == "weight_decay = 0.01"
+
+
+def test_a_malformed_line_in_a_block_is_an_error_at_its_own_line(tmp_path):
+    path = write(tmp_path / "bad.gin", "# header\nAdamW:\n  lr = 0.1\n  # note\n  weight_decay 0.01\nB.y = 2\n")
+    with pytest.raises(ConfigError, match="gin syntax error") as caught:
+        gin_text.read([path])
+    assert caught.value.location == f"{path}:5"
+
+
+def test_under_dynamic_registration_names_are_read_by_their_import_path_in_that_file_only(tmp_path):
+    write(tmp_path / "plain.gin", "optim.SGD.lr = 1\n")
+    top = write(tmp_path / "top.gin", textwrap.dedent("""\
+        from __gin__ import dynamic_registration
+        import torch.optim as optim
+        import torch.nn
+        from ginlight import models
+        include 'plain.gin'
+        models.MLP:
+          activation = @torch.nn.ReLU
+          hidden = %HIDDEN
+        train/optim.AdamW.lr = 0.1
+        System.optimizer = {'a': [@train/optim.AdamW, @models.MLP()]}
+        HIDDEN = (8,)
+        """))
+    found = [(s.name, s.param, s.value) for s in gin_text.read([top]) if s.kind in ("binding", "block")]
+    assert found == [
+        ("optim.SGD", "lr", 1),  # another file: another parse context, as in gin
+        ("ginlight.models.MLP", None, None),
+        ("ginlight.models.MLP", "activation", Reference("torch.nn.ReLU", False)),
+        ("ginlight.models.MLP", "hidden", Macro("HIDDEN")),
+        ("train/torch.optim.AdamW", "lr", 0.1),
+        ("System", "optimizer", {"a": [Reference("train/torch.optim.AdamW", False),
+                                       Reference("ginlight.models.MLP", True)]}),
+        ("HIDDEN", None, (8,)),
+    ]

@@ -156,6 +156,16 @@ def test_gin_message_wording_is_what_ginlight_matches(gin_config, tmp_path):
     assert internals.MESSAGE_CALL.search(str(caught.value))["name"] == "internals_test.needs"
 
 
+def test_gin_dynamic_registration_message_wording_is_what_ginlight_matches(gin_config):
+    dynamic = "from __gin__ import dynamic_registration\nimport textwrap as tw\n"
+    with pytest.raises(Exception) as caught:
+        gin.parse_config(dynamic + "tw.indnt.prefix = 1\n")
+    assert internals.UNRESOLVED_NAME.match(str(caught.value)).groups() == ("textwrap", "indnt")
+    with pytest.raises(Exception) as caught:
+        gin.parse_config(dynamic + "textwrap.indent.prefix = 1\n")
+    assert internals.UNIMPORTED_NAME.match(str(caught.value))[1] == "textwrap"
+
+
 # ---- trackers' loggers --------------------------------------------------------------------------
 
 

@@ -23,9 +23,17 @@ def define_gin_flags() -> None:
     """The flags every command that reads gin files takes."""
     flags.DEFINE_multi_string("gin_file", [], "A .gin file; repeat to compose several, in order.")
     flags.DEFINE_multi_string("gin_bindings", [], "A binding such as 'Trainer.max_epochs=3'; applied after the files.")
-    flags.DEFINE_multi_string("gin_search_paths", ["."], "Folders where --gin_file and `include` paths resolve.")
+    define_search_paths_flag()
     flags.DEFINE_multi_string("project", [], "A folder or module to import so its @gin.configurable code registers.")
     flags.DEFINE_boolean("verbose", False, "Show tracebacks with errors.")
+
+
+def define_search_paths_flag() -> None:
+    """``--gin_search_paths``, the one include rule of every command that reads gin files: a relative path
+    resolves under these folders (the current directory by default), then beside the files read so far
+    (:func:`ginlight.gin_text.include_folders`)."""
+    flags.DEFINE_multi_string("gin_search_paths", ["."], "Folders where --gin_file and `include` paths resolve "
+                              "first; then the folders of the files read so far.")
 
 
 def run(

@@ -5,6 +5,8 @@
 
 Bindings added (+), removed (-) and changed (~), grouped by configurable, with
 macros resolved where a binding uses one; for two runs, also their final metrics.
+Includes resolve as in every command: under --gin_search_paths (default: the
+current directory), then beside the files read so far.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from absl import flags
 from ginlight import diff
 from ginlight.cli import common
 
+common.define_search_paths_flag()
 flags.DEFINE_enum("format", "text", ["text", "json"], "text for a terminal, json for tools.")
 flags.DEFINE_boolean("verbose", False, "Show tracebacks with errors.")
 FLAGS = flags.FLAGS
@@ -30,7 +33,7 @@ def main(argv: Sequence[str]) -> int:
               f"Usage: {COMMAND} A B [--format=json]", file=sys.stderr)
         return 2
     try:
-        a, b = diff.read_config(argv[1]), diff.read_config(argv[2])
+        a, b = (diff.read_config(path, FLAGS.gin_search_paths) for path in argv[1:])
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
     print(json.dumps(diff.to_json(a, b), indent=2) if FLAGS.format == "json" else diff.to_text(a, b))
