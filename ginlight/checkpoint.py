@@ -24,7 +24,8 @@ import torch
 from ginlight import rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of", "weights_hash"]
+__all__ = ["read_checkpoint", "has_stored_config", "stored_config_file", "stored_config_origin", "checkpoint_of",
+           "weights_hash"]
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads a checkpoint onto the CPU with ``weights_only=True``: tensors and plain data only, no code.
@@ -100,8 +101,13 @@ def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
         except ConfigError as exc:
             if not (exc.location or "").startswith(str(path)):
                 raise
-            location = exc.location.replace(str(path), f"the config stored in {checkpoint_path}", 1)
+            location = exc.location.replace(str(path), stored_config_origin(checkpoint_path), 1)
             raise ConfigError(exc.message, location, exc.hint) from None
+
+
+def stored_config_origin(checkpoint_path: str | os.PathLike) -> str:
+    """How messages name the config stored in a checkpoint, where they would name a gin file."""
+    return f"the config stored in {checkpoint_path}"
 
 
 def weights_hash(state_dict: Mapping[str, Any]) -> str:
