@@ -74,10 +74,6 @@ def payload_folder(folder: Path, marker: Path) -> Path:
     return folder
 
 
-def stored_config(checkpoint: Path) -> str:
-    return torch.load(checkpoint, weights_only=True)["ginlight"]["operative_config"]
-
-
 def plant(checkpoint: Path, lines: str, target: Path) -> int:
     """Writes ``checkpoint`` with ``lines`` appended to its stored config to ``target``; returns the number of the
     first planted line in that config."""
@@ -97,3 +93,62 @@ def edited_run_dir(run_dir: Path, lines: str, target: Path) -> Path:
     operative = target / "operative_config.gin"
     operative.write_text(operative.read_text() + lines + "\n")
     return target
+
+
+MODELS = '''
+import gin
+from torch import nn
+
+
+@gin.configurable
+class TwoLayerNet(nn.Module):
+    def __init__(self, hidden: int = 8):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x):
+        return self.net(x)
+'''
+DATA = '''
+from pathlib import Path
+
+import gin
+import torch
+from torch.utils.data import TensorDataset
+
+#: Written whenever a dataset is built: loading a model must build none.
+BUILT = Path(__file__).resolve().parents[1] / "dataset-built"
+
+
+@gin.configurable
+def noisy_line(n: int = 64, seed: int = 0) -> TensorDataset:
+    BUILT.write_text("built")
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, generator=generator)
+    return TensorDataset(x, 2 * x)
+'''
+CONFIG = """
+import trustlab.models
+import trustlab.data
+
+Experiment.system = @System()
+System.model = @TwoLayerNet()
+TwoLayerNet.hidden = 12
+System.criterion = @torch.nn.MSELoss()
+System.optimizer = @torch.optim.Adam
+System.dataloaders = {'train': @train/DataLoader(), 'val': @val/DataLoader()}
+DataLoader.dataset = @noisy_line()
+DataLoader.batch_size = 16
+val/noisy_line.seed = 1
+Trainer.max_epochs = 1
+"""
+
+
+def write_project(folder: Path) -> Path:
+    """The project ``trustlab`` (a model, and a dataset that leaves ``dataset-built`` when built) and its config."""
+    (folder / "trustlab").mkdir(parents=True)
+    (folder / "trustlab" / "__init__.py").write_text("")
+    (folder / "trustlab" / "models.py").write_text(MODELS)
+    (folder / "trustlab" / "data.py").write_text(DATA)
+    (folder / "line.gin").write_text(CONFIG)
+    return folder

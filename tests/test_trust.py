@@ -13,70 +13,11 @@ import gin
 import pytest
 import torch
 from conftest import CONFIGS, SHORT
-from planted import PAYLOAD_MODULES, attacks, edited_run_dir, payload_folder, plant
+from planted import PAYLOAD_MODULES, attacks, edited_run_dir, payload_folder, plant, write_project
 
 import ginlight
 from ginlight import registry, trust
 from ginlight.checkpoint import weights_hash
-
-MODELS = '''
-import gin
-from torch import nn
-
-
-@gin.configurable
-class TwoLayerNet(nn.Module):
-    def __init__(self, hidden: int = 8):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-    def forward(self, x):
-        return self.net(x)
-'''
-DATA = '''
-from pathlib import Path
-
-import gin
-import torch
-from torch.utils.data import TensorDataset
-
-#: Written whenever a dataset is built: loading a model must build none.
-BUILT = Path(__file__).resolve().parents[1] / "dataset-built"
-
-
-@gin.configurable
-def noisy_line(n: int = 64, seed: int = 0) -> TensorDataset:
-    BUILT.write_text("built")
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, generator=generator)
-    return TensorDataset(x, 2 * x)
-'''
-CONFIG = """
-import trustlab.models
-import trustlab.data
-
-Experiment.system = @System()
-System.model = @TwoLayerNet()
-TwoLayerNet.hidden = 12
-System.criterion = @torch.nn.MSELoss()
-System.optimizer = @torch.optim.Adam
-System.dataloaders = {'train': @train/DataLoader(), 'val': @val/DataLoader()}
-DataLoader.dataset = @noisy_line()
-DataLoader.batch_size = 16
-val/noisy_line.seed = 1
-Trainer.max_epochs = 1
-"""
-
-
-def write_project(folder: Path) -> Path:
-    """The project ``trustlab`` (a model, and a dataset that leaves ``dataset-built`` when built) and its config."""
-    (folder / "trustlab").mkdir(parents=True)
-    (folder / "trustlab" / "__init__.py").write_text("")
-    (folder / "trustlab" / "models.py").write_text(MODELS)
-    (folder / "trustlab" / "data.py").write_text(DATA)
-    (folder / "line.gin").write_text(CONFIG)
-    return folder
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
