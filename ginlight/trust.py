@@ -228,8 +228,8 @@ def check(gin_file: Path, trusted: Sequence[str], *, origin: str, spell: Callabl
                                      "reads another file (configs that ginlight stores include none)", None))
     folders = _directives(text, config.PATH_DIRECTIVE)
     roots = {name.split(".")[0] for name in trusted}
-    for line, folder in folders:
-        if not any(_holds(folder, root) for root in roots):
+    for line, folder in folders:  # a folder that is not there holds nothing: it shadows no module
+        if Path(folder).is_dir() and not any(_holds(folder, root) for root in roots):
             held = sorted({s.selector.split(".")[0] for s in imports if _holds(folder, s.selector.split(".")[0])})
             findings.append(_Finding(
                 f"{config.PATH_DIRECTIVE}{folder}", line,
