@@ -116,13 +116,11 @@ import gin
 import torch
 from torch.utils.data import TensorDataset
 
-#: Written whenever a dataset is built: loading a model must build none.
-BUILT = Path(__file__).resolve().parents[1] / "dataset-built"
-
-
 @gin.configurable
-def noisy_line(n: int = 64, seed: int = 0) -> TensorDataset:
-    BUILT.write_text("built")
+def noisy_line(n: int = 64, seed: int = 0, built: str = "") -> TensorDataset:
+    """``built``: a file written whenever a dataset is built (loading a model must build none)."""
+    if built:
+        Path(built).write_text("built")
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, generator=generator)
     return TensorDataset(x, 2 * x)
@@ -136,19 +134,21 @@ System.model = @TwoLayerNet()
 TwoLayerNet.hidden = 12
 System.criterion = @torch.nn.MSELoss()
 System.optimizer = @torch.optim.Adam
-System.dataloaders = {'train': @train/DataLoader(), 'val': @val/DataLoader()}
+System.dataloaders = {'train': @train/DataLoader(), 'val': @val/DataLoader(), 'test': @val/DataLoader()}
 DataLoader.dataset = @noisy_line()
 DataLoader.batch_size = 16
 val/noisy_line.seed = 1
+noisy_line.built = '{built}'
 Trainer.max_epochs = 1
 """
 
 
 def write_project(folder: Path) -> Path:
-    """The project ``trustlab`` (a model, and a dataset that leaves ``dataset-built`` when built) and its config."""
+    """The project ``trustlab`` (a model, and a dataset that leaves ``dataset-built`` in ``folder`` when built)
+    and its config."""
     (folder / "trustlab").mkdir(parents=True)
     (folder / "trustlab" / "__init__.py").write_text("")
     (folder / "trustlab" / "models.py").write_text(MODELS)
     (folder / "trustlab" / "data.py").write_text(DATA)
-    (folder / "line.gin").write_text(CONFIG)
+    (folder / "line.gin").write_text(CONFIG.replace("{built}", str(folder / "dataset-built")))
     return folder

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 
 import pytest
-from conftest import CONFIGS, SHORT, bindings, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
 from planted import PAYLOAD_MODULES, attacks, edited_run_dir, payload_folder, plant, write_project
 
 import ginlight
@@ -96,11 +98,14 @@ def test_a_planted_checkpoint_with_a_gin_file_of_ones_own_is_refused_too(corpus,
 
 
 def test_a_project_checkpoint_runs_with_trust_and_its_run_reproduces_from_anywhere_with_no_flag(corpus, tmp_path):
+    """The command docs/security.md shows, on the project's checkpoint."""
     last = corpus["project"] / "checkpoints" / "last.ckpt"
     refused = ginlight_train("--stage=test", f"--ckpt_path={last}", f"--root_dir={tmp_path / 'runs'}")
     assert refused.returncode == 2 and "--trust=trustlab" in refused.stderr, refused.stderr
-    result = ginlight_train("--stage=validate", f"--ckpt_path={last}", "--trust=trustlab",
-                            f"--root_dir={tmp_path / 'runs'}")
+    (shown,) = re.findall(r"^    (ginlight-train .*)$", (REPO / "docs" / "security.md").read_text(), re.M)
+    assert shown == "ginlight-train --stage=test --ckpt_path=their_run/checkpoints/last.ckpt --trust=my_lab"
+    args = shlex.split(shown.replace("their_run/checkpoints/last.ckpt", str(last)).replace("my_lab", "trustlab"))
+    result = ginlight_train(*args[1:], f"--root_dir={tmp_path / 'runs'}")
     assert result.returncode == 0, result.stderr
     (run_dir,) = run_dirs(tmp_path / "runs")
     assert read_record(run_dir)["status"] == "completed"
