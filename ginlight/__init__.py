@@ -41,6 +41,7 @@ _PUBLIC = {
     "adapters": "ginlight.adapters",
     "callbacks": "ginlight.callbacks",
     "data": "ginlight.data",
+    "trust": "ginlight.trust",
 }
 
 __all__ = ["__version__", *_PUBLIC]

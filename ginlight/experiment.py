@@ -16,7 +16,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import gin
 import torch
@@ -115,7 +115,7 @@ def train(
     argv: Sequence[str] | None = None,
     tags: Sequence[str] = (),
     notes: str | None = None,
-    trust: Sequence[str] | bool = (),
+    trust: Sequence[str] | Literal[True] = (),
 ) -> RunResult:
     """Runs ``stage`` of the experiment configured by ``gin_files`` then ``bindings``.
 
@@ -148,7 +148,7 @@ def train(
         if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
             stored = stack.enter_context(checkpoint.stored_config_file(ckpt_path))
             if trust is not True:
-                trust_policy.check(stored, [*trust, *project.module_names(projects)],
+                trust_policy.check(stored, trust, chosen=project.module_names(projects),
                                    origin=checkpoint.stored_config_origin(ckpt_path), spell=_trust_arguments)
             gin_files = [stored, *gin_files]
         return _execute(gin_files, bindings, search_paths=search_paths, projects=projects, stage=stage,

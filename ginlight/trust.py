@@ -205,15 +205,17 @@ class _Finding:
     trust: str | None
 
 
-def check(gin_file: Path, trusted: Sequence[str], *, origin: str, spell: Callable[[list[str]], str]) -> None:
+def check(gin_file: Path, trusted: Sequence[str], *, chosen: Sequence[str] = (), origin: str,
+          spell: Callable[[list[str]], str]) -> None:
     """Refuses ``gin_file``, a config from elsewhere, unless every name it uses is allowed or ``trusted``.
 
-    ``origin`` says where the config came from (it stands for the file in
-    locations), ``spell`` gives the argument that trusts the names it is given.
-    Before judging the names a config's own modules define, the allowed imports
-    and folders are put in place, as parsing would.
+    ``chosen`` are modules the user chose to import on this command anyway
+    (``--project``): trusted too. ``origin`` says where the config came from (it
+    stands for the file in the message), ``spell`` gives the argument that trusts
+    the names it is given. Before judging the names a config's own modules
+    define, the allowed imports and folders are put in place, as parsing would.
     """
-    trusted = _validated(trusted)
+    trusted = [*_validated(trusted), *chosen]
     text = gin_file.read_text()
     statements = gin_text.read([gin_file])
     findings: list[_Finding] = []
@@ -236,22 +238,27 @@ def check(gin_file: Path, trusted: Sequence[str], *, origin: str, spell: Callabl
                 "puts a folder first on sys.path" + (f" that holds {', '.join(held)}" if held else
                                                      ", and it holds none of the modules the config imports "
                                                      "(delete the line)"), held[0] if held else None))
-    if not findings:  # the config's own modules, once trusted, register what they define
+    imported = not findings
+    if imported:  # the config's own modules, once trusted, register what they define
         for _, folder in folders:
             add_to_path(folder)
         for statement in imports:
-            _import(statement.selector)
+            try:
+                _import(statement.selector)
+            except Exception:  # noqa: BLE001  gin imports it again as it parses, and reports the failure at its line
+                continue
     uses = [(s.selector, s.line) for s in statements if s.kind == "binding" and s.param is not None]
     uses += [(ref.name, s.line) for s in statements if s.kind == "binding"
              for ref in gin_text.references_in(s.value) if isinstance(ref, gin_text.Reference)]
-    uses += _directives(text, config.REGISTER_DIRECTIVE, swap=True)
+    uses += [(path, line) for line, path in _directives(text, config.REGISTER_DIRECTIVE)]
     names = {name.rsplit("/", 1)[-1]: line for name, line in sorted(uses, key=lambda use: -use[1])}  # first line
     registry.register_named(names)
     unknown = []
     for name, line in sorted(names.items(), key=lambda item: item[1]):
         findings += _judge(name, line, trusted, unknown)
     if findings:
-        raise _refusal(sorted(findings, key=lambda finding: finding.line), unknown, origin, spell)
+        # A name no module defines is gin's to report, unless the modules that may define it were refused.
+        raise _refusal(sorted(findings, key=lambda finding: finding.line), [] if imported else unknown, origin, spell)
 
 
 def _judge(name: str, line: int, trusted: Sequence[str], unknown: list[str]) -> list[_Finding]:
@@ -288,11 +295,10 @@ def _holds(folder: str, module: str) -> bool:
     return (Path(folder) / module).is_dir() or (Path(folder) / f"{module}.py").is_file()
 
 
-def _directives(text: str, directive: str, swap: bool = False) -> list[tuple[Any, Any]]:
-    """``(line, value)`` of each ``directive`` comment line in ``text``; ``(value, line)`` with ``swap``."""
-    found = [(number, line[len(directive):].strip()) for number, line in enumerate(text.splitlines(), 1)
-             if line.startswith(directive)]
-    return [(value, number) for number, value in found] if swap else found
+def _directives(text: str, directive: str) -> list[tuple[int, str]]:
+    """``(line, value)`` of each ``directive`` comment line in ``text``, found as :mod:`ginlight.config` finds them."""
+    return [(number, line[len(directive):].strip()) for number, line in enumerate(text.splitlines(), 1)
+            if line.startswith(directive)]
 
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -300,7 +306,8 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 def _validated(trusted: Sequence[str]) -> list[str]:
     if isinstance(trusted, str):
-        trusted = [trusted]
+        raise ConfigError(f"trust is a list of module names, got the string {trusted!r}.",
+                          hint=f"Pass trust=[{trusted!r}].")
     bad = [name for name in trusted if not _DOTTED.match(name)]
     if bad:
         raise ConfigError(f"trust names modules, such as 'my_lab' or 'my_lab.models'; got {', '.join(map(repr, bad))}.",
