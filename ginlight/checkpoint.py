@@ -80,14 +80,16 @@ def run_name(checkpoint_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
+def stored_config_file(checkpoint_path: str | os.PathLike, read: dict[str, Any] | None = None) -> Iterator[Path]:
     """The config stored in a checkpoint, as a temporary gin file for as long as the block runs.
 
-    The file is named after the checkpoint's run, so a run started from it gets
-    that name. A :class:`ConfigError` located in the file names the checkpoint instead.
+    ``read`` is the checkpoint when the caller has read it already (it is read
+    here otherwise). The file is named after the checkpoint's run, so a run
+    started from it gets that name. A :class:`ConfigError` located in the file
+    names the checkpoint instead.
     """
     checkpoint_path = Path(checkpoint_path)
-    text = _stored_config(read_checkpoint(checkpoint_path))
+    text = _stored_config(read if read is not None else read_checkpoint(checkpoint_path))
     if text is None:
         raise ConfigError(
             f"checkpoint '{checkpoint_path}' holds no ginlight config; it was not written by a ginlight run.",

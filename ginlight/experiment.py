@@ -400,7 +400,7 @@ def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> Lightn
     checkpoint_path = checkpoint.checkpoint_of(path)
     stored = checkpoint.read_checkpoint(checkpoint_path)
     with (config.set_aside(), torch.random.fork_rng(devices=[]),
-          checkpoint.stored_config_file(checkpoint_path) as gin_file):
+          checkpoint.stored_config_file(checkpoint_path, stored) as gin_file):
         trust_policy.check(gin_file, trust, origin=checkpoint.stored_config_origin(checkpoint_path),
                            spell=lambda names: f"ginlight.load_system(path, trust={names!r})")
         config.parse([gin_file])

@@ -140,9 +140,11 @@ def _allowed(obj: Any, trusted: Sequence[str]) -> bool:
 
 @dataclass(frozen=True)
 class _Blocked:
-    """Resolving the name would import ``module``, which is neither the stack's nor trusted."""
+    """Resolving the name would import ``module``, which is neither the stack's nor trusted; or, with ``through``,
+    read an attribute of an object that is not a module or a class (which could run its code)."""
 
     module: str
+    through: bool = False
 
 
 _UNKNOWN = object()  # a name that names nothing: gin reports it, and nothing runs
@@ -181,7 +183,7 @@ def _resolve(path: str, trusted: Sequence[str]) -> Any:
                 return _UNKNOWN
             found = getattr(obj, part)
         else:  # an instance: reading its attributes could run its code (ginlight.registry.registered registers)
-            return _Blocked(_real_name(obj))
+            return _Blocked(type(obj).__module__ + "." + type(obj).__qualname__, through=True)
         obj = found
     return obj
 
@@ -267,6 +269,9 @@ def _judge(name: str, line: int, trusted: Sequence[str], unknown: list[str]) -> 
     objects = [internals.configurable(selector, exact=True).wrapped for selector in matches]
     if not objects and "." in name:
         resolved = _resolve(name, trusted)
+        if isinstance(resolved, _Blocked) and resolved.through:
+            return [_Finding(name, line, f"reaches through an instance of {resolved.module}, whose attributes could "
+                             "run its code", None)]
         if isinstance(resolved, _Blocked):
             return [_Finding(name, line, f"naming it would import {resolved.module}, which is not trusted",
                              _suggestion(resolved.module))]
