@@ -116,26 +116,34 @@ def _may_import(module: str, trusted: Sequence[str]) -> bool:
     return module in allowed_modules() or _within(module, ("ginlight", *trusted))
 
 
-def _real_name(obj: Any) -> str:
-    """``module.qualname`` of what ``obj`` really is, whatever path named it."""
+def _real_module(obj: Any) -> str:
+    """The module that ``obj`` really comes from, whatever path named it: an instance's is its class's (read from the
+    class, so that no ``__getattr__`` of the instance runs)."""
     if isinstance(obj, types.ModuleType):
         return obj.__name__
-    module = getattr(obj, "__module__", None) or "?"
-    return f"{module}.{getattr(obj, '__qualname__', None) or getattr(obj, '__name__', type(obj).__name__)}"
+    owner = obj if inspect.isclass(obj) or inspect.isroutine(obj) else type(obj)
+    return getattr(owner, "__module__", None) or "?"
+
+
+def _real_name(obj: Any) -> str:
+    """``module.qualname`` of what ``obj`` really is; ``module.Class instance`` for an instance."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        return f"{_real_module(obj)}.{getattr(obj, '__qualname__', None) or getattr(obj, '__name__', '?')}"
+    return f"{_real_module(obj)}.{type(obj).__qualname__} instance"
 
 
 def _ginlight_own(obj: Any) -> bool:
     """A configurable that ginlight's code registers itself (not one of its functions registered by path)."""
-    module = getattr(obj, "__module__", None) or ""
+    if not (inspect.isclass(obj) or inspect.isroutine(obj)) or not _within(_real_module(obj), ("ginlight",)):
+        return False
     selector = internals.registered_name(obj)
-    return _within(module, ("ginlight",)) and selector is not None and not registry.registered_by_name([selector])
+    return selector is not None and not registry.registered_by_name([selector])
 
 
 def _allowed(obj: Any, trusted: Sequence[str]) -> bool:
-    if id(obj) in _catalogue() or _ginlight_own(obj):
-        return True
-    module = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None) or ""
-    return _within(module, trusted)
+    return id(obj) in _catalogue() or _ginlight_own(obj) or _within(_real_module(obj), trusted)
 
 
 @dataclass(frozen=True)
@@ -179,11 +187,13 @@ def _resolve(path: str, trusted: Sequence[str]) -> Any:
                 return _UNKNOWN
         elif inspect.isclass(obj):  # a class method, as `@transformers.BertConfig.from_dict()`
             static = inspect.getattr_static(obj, part, _MISSING)
-            if not isinstance(static, (classmethod, staticmethod, types.FunctionType, type)):
+            if static is _MISSING:
                 return _UNKNOWN
+            if not isinstance(static, (classmethod, staticmethod, types.FunctionType, type)):  # reading runs code
+                return _Blocked(_real_name(obj), through=True)
             found = getattr(obj, part)
         else:  # an instance: reading its attributes could run its code (ginlight.registry.registered registers)
-            return _Blocked(type(obj).__module__ + "." + type(obj).__qualname__, through=True)
+            return _Blocked(_real_name(obj), through=True)
         obj = found
     return obj
 
@@ -270,8 +280,8 @@ def _judge(name: str, line: int, trusted: Sequence[str], unknown: list[str]) -> 
     if not objects and "." in name:
         resolved = _resolve(name, trusted)
         if isinstance(resolved, _Blocked) and resolved.through:
-            return [_Finding(name, line, f"reaches through an instance of {resolved.module}, whose attributes could "
-                             "run its code", None)]
+            return [_Finding(name, line, f"reaches through {resolved.module}, whose attribute could run code when "
+                             "read", None)]
         if isinstance(resolved, _Blocked):
             return [_Finding(name, line, f"naming it would import {resolved.module}, which is not trusted",
                              _suggestion(resolved.module))]

@@ -103,8 +103,8 @@ def test_a_name_is_judged_by_the_object_it_resolves_to(runs, tmp_path):
             in message) or "torch.utils.cpp_extension" in sys.modules
     assert f"line {first + 2}: `torch.hub.load` is neither ginlight's" in message
     assert "trust 'torch.hub'" in message  # a module inside the stack, not the whole of torch
-    assert (f"line {first + 3}: `ginlight.registry.registered.os.system` reaches through an instance of "
-            "ginlight.registry._Namespace" in message)
+    assert (f"line {first + 3}: `ginlight.registry.registered.os.system` reaches through "
+            "ginlight.registry._Namespace instance" in message)
 
 
 def test_an_edited_run_directory_is_refused(runs, tmp_path):
