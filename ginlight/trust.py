@@ -99,7 +99,8 @@ def _catalogue() -> dict[int, str]:
 
 @functools.cache
 def allowed_modules() -> frozenset[str]:
-    """The stack's modules that a config from elsewhere may import: those of the allowed families, and their packages."""
+    """The stack's modules that a config from elsewhere may import: those of the allowed families, and their
+    packages."""
     modules = set()
     for module, name, obj in registry.components():
         if id(obj) in _catalogue():
@@ -330,7 +331,8 @@ def _validated(trusted: Sequence[str]) -> list[str]:
     return list(trusted)
 
 
-def _refusal(findings: list[_Finding], unknown: list[str], origin: str, spell: Callable[[list[str]], str]) -> ConfigError:
+def _refusal(findings: list[_Finding], unknown: list[str], origin: str,
+             spell: Callable[[list[str]], str]) -> ConfigError:
     count = f"{len(findings)} {'line' if len(findings) == 1 else 'lines'}"
     lines = [f"{count} of this config name code that ginlight runs only when you trust it:"]
     for finding in findings:
@@ -339,6 +341,7 @@ def _refusal(findings: list[_Finding], unknown: list[str], origin: str, spell: C
     if unknown:
         lines.append(f"  Not known until the modules above are imported: {', '.join(sorted(unknown))}.")
     names = list(dict.fromkeys(f.trust for f in findings if f.trust))
-    hint = ("Nothing has been imported or run. If you trust whoever wrote it as you would trust a script from them, "
-            f"pass {spell(names)}." if names else "Nothing has been imported or run. Remove those lines.")
+    done = "Nothing outside the modules you trust has been imported or run."
+    hint = (f"{done} If you trust whoever wrote it as you would trust a script from them, pass {spell(names)}."
+            if names else f"{done} Remove those lines.")
     return ConfigError("\n".join(lines), location=origin, hint=hint)

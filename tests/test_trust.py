@@ -82,7 +82,7 @@ def test_each_planted_attack_is_refused_before_anything_runs(base, attack, runs,
         ginlight.load_system(checkpoint, trust=trusted)
     message = str(refused.value)
     assert f"line {first + planted.line - 1}: `{planted.culprit}`" in message, message
-    assert "trust" in message and "Nothing has been imported or run." in message
+    assert "trust" in message and "Nothing outside the modules you trust has been imported or run." in message
     assert not marker.exists()
     assert not set(PAYLOAD_MODULES) & set(sys.modules)
 
@@ -120,7 +120,9 @@ def test_every_family_of_the_stack_is_judged_in_or_out():
     modules = {module for module, _, _ in registry.components()}
     unjudged = [m for m in modules if not any(m == key or m.startswith(key + ".") for key in trust.FAMILIES)]
     assert not unjudged
-    assert {"torch", "torch.nn", "torch.optim", "torchmetrics", "lightning.pytorch.callbacks"} <= trust.allowed_modules()
+    stack = {"torch", "torch.nn", "torch.optim", "torchmetrics", "lightning.pytorch.callbacks"}
+    assert stack <= trust.allowed_modules()
+    assert not {"torch.hub", "torch.serialization", "torch.utils.cpp_extension"} & trust.allowed_modules()
 
 
 def test_trust_names_modules(runs):

@@ -29,7 +29,8 @@ def corpus(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("corpus")
     stack = ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, "MAX_EPOCHS=1"], root_dir=root / "runs").run_dir
     lab = write_project(root / "lab")
-    project = ginlight.train([lab / "line.gin"], SHORT, projects=[str(lab / "trustlab")], root_dir=root / "runs").run_dir
+    project = ginlight.train([lab / "line.gin"], SHORT, projects=[str(lab / "trustlab")],
+                             root_dir=root / "runs").run_dir
     (lab / "dataset-built").unlink()
     marker = root / "marker"
     folder = payload_folder(root / "payload", marker)
