@@ -18,7 +18,7 @@ Imports point one way, down these layers (``tests/test_architecture.py`` checks 
    :mod:`~ginlight.pending_updates`, :mod:`~ginlight.stages`;
 5. gin handling and the registry: :mod:`~ginlight.config`, :mod:`~ginlight.gin_text`,
    :mod:`~ginlight.registry`, :mod:`~ginlight.importable`, :mod:`~ginlight.project`,
-   :mod:`~ginlight.internals`, :mod:`~ginlight.source`;
+   :mod:`~ginlight.internals`, :mod:`~ginlight.source`, :mod:`~ginlight.trust`;
 6. errors: :mod:`~ginlight.errors`.
 """
 
@@ -41,6 +41,7 @@ _PUBLIC = {
     "adapters": "ginlight.adapters",
     "callbacks": "ginlight.callbacks",
     "data": "ginlight.data",
+    "trust": "ginlight.trust",
 }
 
 __all__ = ["__version__", *_PUBLIC]

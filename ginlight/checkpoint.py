@@ -24,7 +24,8 @@ import torch
 from ginlight import rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of", "weights_hash"]
+__all__ = ["read_checkpoint", "has_stored_config", "stored_config_file", "stored_config_origin", "checkpoint_of",
+           "weights_hash"]
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads a checkpoint onto the CPU with ``weights_only=True``: tensors and plain data only, no code.
@@ -79,14 +80,16 @@ def run_name(checkpoint_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
+def stored_config_file(checkpoint_path: str | os.PathLike, read: dict[str, Any] | None = None) -> Iterator[Path]:
     """The config stored in a checkpoint, as a temporary gin file for as long as the block runs.
 
-    The file is named after the checkpoint's run, so a run started from it gets
-    that name. A :class:`ConfigError` located in the file names the checkpoint instead.
+    ``read`` is the checkpoint when the caller has read it already (it is read
+    here otherwise). The file is named after the checkpoint's run, so a run
+    started from it gets that name. A :class:`ConfigError` located in the file
+    names the checkpoint instead.
     """
     checkpoint_path = Path(checkpoint_path)
-    text = _stored_config(read_checkpoint(checkpoint_path))
+    text = _stored_config(read if read is not None else read_checkpoint(checkpoint_path))
     if text is None:
         raise ConfigError(
             f"checkpoint '{checkpoint_path}' holds no ginlight config; it was not written by a ginlight run.",
@@ -100,8 +103,13 @@ def stored_config_file(checkpoint_path: str | os.PathLike) -> Iterator[Path]:
         except ConfigError as exc:
             if not (exc.location or "").startswith(str(path)):
                 raise
-            location = exc.location.replace(str(path), f"the config stored in {checkpoint_path}", 1)
+            location = exc.location.replace(str(path), stored_config_origin(checkpoint_path), 1)
             raise ConfigError(exc.message, location, exc.hint) from None
+
+
+def stored_config_origin(checkpoint_path: str | os.PathLike) -> str:
+    """How messages name the config stored in a checkpoint, where they would name a gin file."""
+    return f"the config stored in {checkpoint_path}"
 
 
 def weights_hash(state_dict: Mapping[str, Any]) -> str:

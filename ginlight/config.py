@@ -7,15 +7,17 @@ Everything here funnels those into one shape: what is wrong, where, and what to 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import logging
 import os
 import re
+import sys
 import tokenize
 import typing
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import gin
 
@@ -79,6 +81,19 @@ def parse(
     _check_macros()
     _check_value_types()
     _build_in_written_order()
+
+
+@contextlib.contextmanager
+def set_aside() -> Iterator[None]:
+    """The caller's gin config and ``sys.path``, as they were before the block, again once it ends: for reading
+    a config that is not the caller's (:func:`ginlight.load_system`) without disturbing theirs."""
+    statements, path = list(_statements), list(sys.path)
+    with internals.config_set_aside():
+        try:
+            yield
+        finally:
+            _statements[:] = statements
+            sys.path[:] = path
 
 
 def register_referenced(statements: Sequence[gin_text.Statement], texts: Iterable[str]) -> None:

@@ -16,7 +16,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import gin
 import torch
@@ -25,7 +25,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import checkpoint, config, distributed, registry, rundir, slurm, source, trackers
+from ginlight import checkpoint, config, distributed, project, registry, rundir, slurm, source, trackers
+from ginlight import trust as trust_policy
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
@@ -114,12 +115,17 @@ def train(
     argv: Sequence[str] | None = None,
     tags: Sequence[str] = (),
     notes: str | None = None,
+    trust: Sequence[str] | Literal[True] = (),
 ) -> RunResult:
     """Runs ``stage`` of the experiment configured by ``gin_files`` then ``bindings``.
 
     With ``ckpt_path``, the config stored in that checkpoint comes first (when it
     has one) and ``gin_files`` and ``bindings`` apply on top, so a ginlight
-    checkpoint needs no gin file. Creates a run directory under
+    checkpoint needs no gin file. That config may come from anyone: it is refused
+    with a :class:`ConfigError` when it names code other than ginlight's, the
+    stack's (:mod:`ginlight.trust`), ``projects``' and the modules in ``trust``
+    (``trust=["my_lab"]``); ``trust=True`` runs it as it is, for a rerun of a
+    recorded run (:func:`ginlight.reproduce.reproduce`). Creates a run directory under
     ``root_dir/<name>/`` (``name`` defaults to the first gin file's stem, or the
     checkpoint's run) unless ``run_dir`` is given. Raises :class:`ConfigError` for
     mistakes found before the run starts and :class:`RunError` when it fails;
@@ -140,10 +146,19 @@ def train(
             return resume(continued, argv=argv)
     with contextlib.ExitStack() as stack:
         if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
-            gin_files = [stack.enter_context(checkpoint.stored_config_file(ckpt_path)), *gin_files]
+            stored = stack.enter_context(checkpoint.stored_config_file(ckpt_path))
+            if trust is not True:
+                trust_policy.check(stored, trust, chosen=project.module_names(projects),
+                                   origin=checkpoint.stored_config_origin(ckpt_path), spell=_trust_arguments)
+            gin_files = [stored, *gin_files]
         return _execute(gin_files, bindings, search_paths=search_paths, projects=projects, stage=stage,
                         ckpt_path=ckpt_path, root_dir=root_dir, run_dir=run_dir, name=name, argv=argv,
                         tags=tags, notes=notes)
+
+
+def _trust_arguments(names: list[str]) -> str:
+    """The arguments of ``ginlight-train`` and :func:`train` that trust ``names``."""
+    return f"{' '.join(f'--trust={name}' for name in names)} to ginlight-train (trust={names!r} to ginlight.train)"
 
 
 def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> RunResult:
@@ -367,20 +382,32 @@ def build_experiment() -> Experiment:
     return _build(lambda: gin.get_configurable(_EXPERIMENT)())
 
 
-def load_system(path: str | os.PathLike) -> LightningModule:
+def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> LightningModule:
     """Rebuilds the System saved in a checkpoint, with its weights, from the checkpoint alone.
 
     ``path`` is a ``.ckpt`` file written by a ginlight run, or a run directory
     (its best checkpoint when ``ModelCheckpoint.monitor`` was bound, else
-    ``checkpoints/last.ckpt``). The config stored in the checkpoint is parsed, so
-    the modules it imports must be importable; no ``.gin`` file is read. Like
+    ``checkpoints/last.ckpt``). The config stored in the checkpoint may come from
+    anyone: a name in it other than ginlight's and the stack's components
+    (:mod:`ginlight.trust`) is refused with a :class:`ConfigError` before anything
+    is imported, unless its module is in ``trust`` (``trust=["my_lab"]``). Only
+    the System is built: its model, criterion, metrics, adapters and inferer,
+    with no datasets, loaders, datamodule, trainer or loggers; the caller's gin
+    config, ``sys.path`` and torch's random state are left as they were. Like
     Lightning's ``load_from_checkpoint``, the System is returned on the CPU in
     training mode: call ``.eval()`` for inference.
     """
     checkpoint_path = checkpoint.checkpoint_of(path)
     stored = checkpoint.read_checkpoint(checkpoint_path)
-    with checkpoint.stored_config_file(checkpoint_path) as gin_file:
+    with (config.set_aside(), torch.random.fork_rng(devices=[]),
+          checkpoint.stored_config_file(checkpoint_path, stored) as gin_file):
+        trust_policy.check(gin_file, trust, origin=checkpoint.stored_config_origin(checkpoint_path),
+                           spell=lambda names: f"ginlight.load_system(path, trust={names!r})")
         config.parse([gin_file])
+        with gin.unlock_config():  # the System alone: nothing that reads data or writes files
+            for parameter in ("datamodule", "trainer"):
+                gin.bind_parameter(f"{_EXPERIMENT}.{parameter}", None)
+            gin.bind_parameter("ginlight.System.dataloaders", None)
         system = build_experiment().system
     system.on_load_checkpoint(stored)
     system.load_state_dict(stored["state_dict"])

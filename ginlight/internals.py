@@ -9,8 +9,9 @@ a run. Nothing else in ginlight touches another library's underscored names.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import gin
 
@@ -76,6 +77,26 @@ def set_include_folders(folders: Iterable[str]) -> None:
     gin's private ``gin.config._LOCATION_PREFIXES``, checked on gin-config 0.5.0 (its public
     ``add_config_file_search_path`` only adds, so a folder of an earlier config would stay)."""
     gin.config._LOCATION_PREFIXES[:] = list(folders)
+
+
+@contextlib.contextmanager
+def config_set_aside() -> Iterator[None]:
+    """gin's config as it was before the block, again once the block ends, whatever the block parsed or cleared:
+    gin's private ``_CONFIG``, ``_IMPORTS``, ``_OPERATIVE_CONFIG``, ``_SINGLETONS``, ``_CONFIG_IS_LOCKED`` and
+    ``_LOCATION_PREFIXES``, checked on gin-config 0.5.0 (gin has no public way to keep a config while parsing another)."""
+    config = gin.config
+    saved = ({key: dict(values) for key, values in config._CONFIG.items()}, set(config._IMPORTS),
+             {key: dict(values) for key, values in config._OPERATIVE_CONFIG.items()}, dict(config._SINGLETONS),
+             config._CONFIG_IS_LOCKED, list(config._LOCATION_PREFIXES))
+    try:
+        yield
+    finally:
+        for current, kept in zip((config._CONFIG, config._IMPORTS, config._OPERATIVE_CONFIG, config._SINGLETONS),
+                                 saved):
+            current.clear()
+            current.update(kept)
+        config._CONFIG_IS_LOCKED = saved[4]
+        config._LOCATION_PREFIXES[:] = saved[5]
 
 
 #: How gin appends where a statement was to an exception raised for it: checked on gin-config 0.5.0.

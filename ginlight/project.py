@@ -10,7 +10,7 @@ from typing import Iterable
 
 from ginlight.errors import ConfigError
 
-__all__ = ["add_to_path", "import_projects"]
+__all__ = ["add_to_path", "import_projects", "module_names"]
 
 
 def add_to_path(folder: str | Path) -> None:
@@ -52,6 +52,22 @@ def import_projects(projects: Iterable[str]) -> list[str]:
                 else:
                     _import(module.name, project)
     return folders
+
+
+def module_names(projects: Iterable[str]) -> list[str]:
+    """The top-level modules that :func:`import_projects` would import for ``projects``, read from the disk
+    without importing them: code the user chose to run on this command."""
+    names = []
+    for project in projects:
+        path = Path(project).expanduser()
+        if not path.is_dir():
+            if not _looks_like_path(project):
+                names.append(project)
+        elif (path / "__init__.py").exists():
+            names.append(path.resolve().name)
+        else:
+            names += [module.name for module in pkgutil.iter_modules([str(path)])]
+    return names
 
 
 def _looks_like_path(project: str) -> bool:

@@ -50,7 +50,7 @@ import gin
 from ginlight import importable, internals
 
 __all__ = ["registered", "register_all", "register_named", "register_importable", "registered_by_name",
-           "register_modules_matching"]
+           "register_modules_matching", "components"]
 
 
 class _Namespace:
@@ -192,6 +192,12 @@ def _catalog() -> dict[str, list[tuple[str, Any]]]:
                     seen.add(id(obj))
                     catalog.setdefault(name, []).append((module_name, obj))
     return catalog
+
+
+def components() -> list[tuple[str, str, Any]]:
+    """Every discovered component as ``(module, name, object)``, each object once, under the first module that
+    exports it: what :mod:`ginlight.trust` judges configs from elsewhere against."""
+    return [(module, name, obj) for name, found in _catalog().items() for module, obj in found]
 
 
 _registered_names: set[str] = set()  # names whose components are all registered

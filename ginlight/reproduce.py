@@ -139,8 +139,9 @@ def reproduce(
 
     The rerun uses ``run``'s operative config, its stage and checkpoint, then
     ``gin_files`` and ``bindings`` on top (which is how a deliberate change is
-    checked to matter). It goes to ``root_dir/<run's name>/`` unless ``run_dir``
-    or ``name`` say otherwise. The comparison is written to ``reproduction.json``
+    checked to matter). It runs that experiment on purpose, as running a script
+    does: the configs it reads are not judged (:mod:`ginlight.trust`). It goes to
+    ``root_dir/<run's name>/`` unless ``run_dir`` or ``name`` say otherwise. The comparison is written to ``reproduction.json``
     in the new directory and returned. Raises :class:`RunError` when the rerun
     does not complete.
     """
@@ -154,7 +155,7 @@ def reproduce(
         [recorded.operative_config.resolve(), *gin_files], bindings,
         search_paths=search_paths, projects=projects,
         stage=record.get("stage", "fit"), ckpt_path=record.get("ckpt_path"),
-        root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv,
+        root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv, trust=True,
     )
     if os.environ.get(RUN_DIR_ENV):  # a DDP rank other than 0: rank 0 compares
         return Comparison(original, result.run_dir)

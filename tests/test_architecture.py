@@ -19,7 +19,7 @@ LAYERS = [
     ("errors", ["ginlight", "ginlight.errors"]),
     ("gin handling and the registry",
      ["ginlight.config", "ginlight.gin_text", "ginlight.registry", "ginlight.importable", "ginlight.project",
-      "ginlight.internals", "ginlight.source"]),
+      "ginlight.internals", "ginlight.source", "ginlight.trust"]),
     ("the parts",
      ["ginlight.stages", "ginlight.system", "ginlight.pending_updates", "ginlight.adapters", "ginlight.callbacks",
       "ginlight.data", "ginlight.models", "ginlight.checkpoint", "ginlight.rundir", "ginlight.trackers",

@@ -89,6 +89,10 @@ def fill(text: str) -> str:
     return text
 
 
+def shorten(text: str, width: int = 10) -> str:
+    return text[:width]
+
+
 @pytest.fixture
 def gin_config():
     gin.clear_config()
@@ -116,6 +120,24 @@ def test_gin_registry_lookups_find_a_configurable_by_any_suffix_and_by_object():
     assert internals.shortest_selector("internals_test.sub.dedent") == "dedent"
     assert internals.registered_name(wrapper) == "internals_test.sub.dedent"
     assert internals.registered_name(fill) is None
+
+
+def test_gin_config_set_aside_is_back_whole_after_the_block_whatever_it_parsed(tmp_path, gin_config):
+    gin.external_configurable(shorten, "internals_test.shorten")
+    internals.set_include_folders([str(tmp_path)])
+    gin.parse_config(["internals_test.shorten.width = 3", "WIDTH = 3"])
+    assert gin.get_configurable("internals_test.shorten")("abcdef") == "abc"
+    gin.finalize()  # locks the config
+    before = (gin.config_str(), gin.operative_config_str())
+    with internals.config_set_aside():
+        gin.clear_config()
+        gin.parse_config(["internals_test.shorten.width = 5", "OTHER = 1"])
+        internals.set_include_folders(["elsewhere"])
+        assert gin.get_configurable("internals_test.shorten")("abcdef") == "abcde"
+    assert (gin.config_str(), gin.operative_config_str()) == before
+    assert gin.query_parameter("%WIDTH") == 3 and internals.parsed_bindings().get(("OTHER", "gin.macro")) is None
+    assert gin.config_is_locked()
+    assert gin.config._LOCATION_PREFIXES == [str(tmp_path)]
 
 
 def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):

@@ -62,7 +62,7 @@ def test_load_system_rebuilds_the_system_with_its_weights_in_a_fresh_process(tra
     script = (
         "import json, ginlight\n"
         "from ginlight.checkpoint import weights_hash\n"
-        f"system = ginlight.load_system({str(last)!r})\n"
+        f"system = ginlight.load_system({str(last)!r}, trust=['tinynets'])\n"
         "print(json.dumps({'system': type(system).__name__, 'model': type(system.model).__name__,\n"
         "    'hidden': system.model.layers[1].out_features, 'weights': weights_hash(system.state_dict())}))\n"
     )
@@ -77,7 +77,7 @@ def test_load_system_of_a_run_directory_takes_its_best_checkpoint(trained):
     best = run_dir / "checkpoints" / Path(read_record(run_dir)["best_checkpoint"]).name
     assert torch.load(best, weights_only=True)["epoch"] == 0
     assert _state_hash(best) != _state_hash(run_dir / "checkpoints" / "last.ckpt")  # two different models
-    system = ginlight.load_system(run_dir)
+    system = ginlight.load_system(run_dir, trust=["tinynets"])
     assert weights_hash(system.state_dict()) == _state_hash(best)
     assert system(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
 
@@ -90,7 +90,7 @@ def test_a_missing_user_module_is_named_in_the_error(trained, monkeypatch):
     try:
         importlib.invalidate_caches()
         with pytest.raises(ginlight.ConfigError, match="cannot import module 'tinynets'") as error:
-            ginlight.load_system(run_dir / "checkpoints" / "last.ckpt")
+            ginlight.load_system(run_dir / "checkpoints" / "last.ckpt", trust=["tinynets"])
         assert error.value.location.startswith(f"the config stored in {run_dir / 'checkpoints' / 'last.ckpt'}:")
     finally:
         moved.rename(project)
@@ -108,7 +108,8 @@ def test_a_checkpoint_without_a_ginlight_config_is_refused(tmp_path):
 def test_stage_test_runs_from_the_checkpoint_alone_with_bindings_on_top(trained, tmp_path):
     _, run_dir = trained
     last = run_dir / "checkpoints" / "last.ckpt"
-    result = ginlight_train("--stage=test", f"--ckpt_path={last}", "--gin_bindings=Trainer.limit_test_batches=1",
+    result = ginlight_train("--stage=test", f"--ckpt_path={last}", "--trust=tinynets",
+                            "--gin_bindings=Trainer.limit_test_batches=1",
                             f"--root_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (test_run,) = run_dirs(tmp_path / "runs")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
-from conftest import REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
 
 README = (REPO / "README.md").read_text()
 
@@ -24,3 +27,17 @@ def test_listing_configurables_by_pattern():
     result = ginlight_train("--list_configurables=*optim*")
     assert result.returncode == 0, result.stderr
     assert "torch.optim.AdamW(" in result.stdout and "torch.optim.lr_scheduler.OneCycleLR(" in result.stdout
+
+
+def test_the_loaded_system_predicts_new_data_in_a_fresh_process(tmp_path):
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if b.startswith("# predict.py")]
+    result = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
+                            *bindings(*SHORT, "MAX_EPOCHS=1"))
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    assert '"runs/classifier/<timestamp>"' in block
+    (tmp_path / "predict.py").write_text(block.replace("runs/classifier/<timestamp>", str(run_dir)))
+    result = subprocess.run([sys.executable, "predict.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    classes = json.loads(result.stdout.splitlines()[-1])
+    assert len(classes) == 4 and all(c in range(10) for c in classes)

@@ -113,13 +113,14 @@ def test_after_the_resumptions_last_ckpt_is_the_final_epoch(killed_twice, uninte
 
 LOAD_SYSTEM = """
 import json, sys, torch, ginlight
-system = ginlight.load_system(sys.argv[1])
+system = ginlight.load_system(sys.argv[1], trust=["steered"])
 print(json.dumps({key: value.tolist() for key, value in system.state_dict().items()}))
 """
 
 
 def test_load_system_of_the_resumed_run_gives_the_final_weights(killed_twice, uninterrupted, tmp_path):
-    """In a fresh process from another directory: the run's own path lines make its --project importable."""
+    """In a fresh process from another directory: the run's own path lines make its --project importable, once
+    trusted."""
     run_dir, _ = killed_twice
     result = subprocess.run([sys.executable, "-c", LOAD_SYSTEM, str(run_dir)], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300)

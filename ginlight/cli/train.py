@@ -31,6 +31,8 @@ flags.DEFINE_string("resume", None,
 flags.DEFINE_list("tags", [], "Tags for the run, comma-separated (--tags=baseline,aug): recorded in run.json and "
                             "TensorBoard; ginlight-runs --tags lists the runs that have them.")
 flags.DEFINE_string("notes", None, "A note on the run, recorded in run.json and TensorBoard.")
+flags.DEFINE_multi_string("trust", [], "A module whose code the config stored in --ckpt_path may run (--trust=my_lab "
+                                       "allows my_lab and my_lab.*); repeat for several. See docs/security.md.")
 flags.DEFINE_boolean("print_config", False, "Print the merged config and exit.")
 flags.DEFINE_string("list_configurables", None,
                     "List every registered configurable with its parameters and defaults, "
@@ -56,7 +58,7 @@ def main(argv: Sequence[str]) -> int:
         common.quiet_third_party(FLAGS.verbose)
         if FLAGS.resume is not None:
             _refuse_with("resume", ["gin_file", "gin_bindings", "project", "stage", "ckpt_path", "root_dir",
-                                    "run_dir", "name", "tags", "notes"],
+                                    "run_dir", "name", "tags", "notes", "trust"],
                         "it continues the run in its own directory with its own config")
             result = resume(FLAGS.resume, argv=sys.argv)
         else:
@@ -65,7 +67,7 @@ def main(argv: Sequence[str]) -> int:
                 search_paths=FLAGS.gin_search_paths, projects=FLAGS.project,
                 stage=FLAGS.stage, ckpt_path=FLAGS.ckpt_path,
                 root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir, name=FLAGS.name, argv=sys.argv,
-                tags=FLAGS.tags, notes=FLAGS.notes,
+                tags=FLAGS.tags, notes=FLAGS.notes, trust=FLAGS.trust,
             )
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
@@ -82,6 +84,7 @@ def _reproduce() -> int:
 
     _refuse_with("reproduce", ["resume", "stage", "ckpt_path"], "the rerun takes the run's stage and checkpoint")
     _refuse_with("reproduce", ["tags", "notes"], "tag the rerun afterwards with ginlight-runs --set_tags")
+    _refuse_with("reproduce", ["trust"], "rerunning your own run runs its configs on purpose")
     common.quiet_third_party(FLAGS.verbose)
     comparison = reproduce(
         FLAGS.reproduce, FLAGS.gin_file, FLAGS.gin_bindings,
