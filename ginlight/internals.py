@@ -116,6 +116,15 @@ def save_unless_saved(checkpoint: object, trainer: object) -> None:
     if not checkpoint._should_skip_saving_checkpoint(trainer):
         checkpoint._save_none_monitor_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
 
+# ---- torchmetrics (checked on 1.9) -------------------------------------------------------------
+
+
+def metric_reductions(metric: Any) -> dict[str, Any]:
+    """How each state of a torchmetrics ``Metric`` is reduced across ranks, ``{state: function}``, strings
+    such as ``"sum"`` already turned into ``dim_zero_sum`` and the like: its private ``_reductions``
+    (what ``add_state(dist_reduce_fx=...)`` fills), checked on torchmetrics 1.9."""
+    return metric._reductions
+
 # ---- trackers' loggers (checked on lightning 2.6) ------------------------------------------------
 # gin builds a logger before ginlight knows the run it belongs to, so ginlight completes it after it
 # is built and before its first use: the run to attach to, its name, its version folder.
