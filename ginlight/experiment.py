@@ -157,19 +157,34 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
     """
     run = rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG))
     path = run.path
-    record = rundir.RunRecord(path)
-    if record.data.get("stage", "fit") != "fit":
-        raise ConfigError(f"run '{path}' ran --stage={record.data['stage']}; only training runs can be resumed.",
+    done = _completed(run)  # left as it is, unheld: nothing runs a completed run again
+    if done is not None:
+        return done
+    # One writer per run: a second process resuming it (or a requeued job beside a manual --resume) stops here.
+    # The ranks that share rank 0's run write nothing and hold nothing.
+    writer = not os.environ.get(RUN_DIR_ENV) and not distributed.launched_rank()
+    with run.hold() if writer else contextlib.nullcontext():
+        done = _completed(run)  # by a process that held it a moment ago
+        if done is not None:
+            return done
+        last = run.last_checkpoint
+        if last.is_file():
+            checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
+        return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
+                        ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
+                        name=None, argv=argv, resuming=True)
+
+
+def _completed(run: rundir.RunDir) -> RunResult | None:
+    """The outcome of ``run`` when it completed already, None when it is a training run to resume."""
+    record = run.read_record()
+    if record.get("stage", "fit") != "fit":
+        raise ConfigError(f"run '{run.path}' ran --stage={record['stage']}; only training runs can be resumed.",
                           hint="Run the stage again instead.")
-    if record.data.get("status") == "completed":
-        rank_zero_info(f"Run {path} already completed; there is nothing to resume.")
-        return RunResult(path, "completed", record.data.get("metrics", {}), record.data.get("best_checkpoint"))
-    last = run.last_checkpoint
-    if last.is_file():
-        checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
-    return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
-                    ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
-                    name=None, argv=argv, resuming=True)
+    if record.get("status") != "completed":
+        return None
+    rank_zero_info(f"Run {run.path} already completed; there is nothing to resume.")
+    return RunResult(run.path, "completed", record.get("metrics", {}), record.get("best_checkpoint"))
 
 
 @contextlib.contextmanager
@@ -237,14 +252,14 @@ def _execute(
         return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer), recorded=False)
 
     if resuming:
-        path = Path(run_dir)
+        path, hold = Path(run_dir), contextlib.nullcontext()  # held by resume()
     else:
-        path = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir,
-                            name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run"),
-                            [config.resolve(f, search_paths) for f in gin_files], bindings)
+        path, hold = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir,
+                                  name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run"),
+                                  [config.resolve(f, search_paths) for f in gin_files], bindings)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
-    with rundir.console_to_file(path / rundir.LOG):
+    with hold, rundir.console_to_file(path / rundir.LOG):
         try:
             trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, path, stage))
             feed = trackers.connect(trainer, path, gin_files, resuming=resuming)  # a store down fails here
@@ -315,16 +330,17 @@ def _send_tags(trainer: Trainer, tags: Sequence[str], notes: str | None) -> None
 
 
 def _new_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str,
-                 gin_files: Sequence[Path], bindings: Sequence[str]) -> Path:
-    """A fresh run directory holding ``config.gin``, the input as composed."""
-    path = _create_run_dir(root_dir, run_dir, name)
+                 gin_files: Sequence[Path], bindings: Sequence[str]) -> tuple[Path, rundir.Hold]:
+    """A fresh run directory holding ``config.gin``, the input as composed, and this process's hold on it."""
+    path, hold = _create_run_dir(root_dir, run_dir, name)
     try:
         rundir.write_atomic(path / rundir.CONFIG, config.merged_input(gin_files, bindings))
     except OSError as exc:  # a full disk, a quota: fail now rather than at the first checkpoint
+        hold.release()
         shutil.rmtree(path, ignore_errors=True)
         raise ConfigError(f"cannot write to the run directory {path}: {exc}.",
                           hint="Free some space, or pass a --root_dir on another disk.") from None
-    return path
+    return path, hold
 
 
 def _record_config(experiment: Experiment, trainer: Trainer, path: Path, seed: int) -> OperativeConfigWriter:
@@ -406,19 +422,34 @@ def _build(factory):
         raise error from exc
 
 
-def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str) -> Path:
+def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None,
+                    name: str) -> tuple[Path, rundir.Hold]:
+    """The new run's directory, held by this process (:meth:`ginlight.rundir.RunDir.hold`)."""
     try:
         if run_dir is None:
-            return rundir.create_run_dir(root_dir, name)
+            path = rundir.create_run_dir(root_dir, name)
+            return path, rundir.RunDir(path).hold()
         path = Path(run_dir)
         path.mkdir(parents=True, exist_ok=True)
-        if any(path.iterdir()):
-            raise ConfigError(f"run directory '{path}' is not empty; ginlight never reuses one.",
-                              hint="Pass a new --run_dir, or leave it out for a fresh one under --root_dir.")
-        return path
+        run = rundir.RunDir(path)
+        if not run.lock.exists():  # a folder used for something else gets no lock file
+            _refuse_reuse(path)
+        hold = run.hold()  # a run using this --run_dir now: refused, naming its process
+        try:
+            _refuse_reuse(path)  # a run that used it before
+        except ConfigError:
+            hold.release()
+            raise
+        return path, hold
     except OSError as exc:
         raise ConfigError(f"cannot create the run directory: {exc}.",
                           hint="Check that --root_dir is writable and the disk has space.") from None
+
+
+def _refuse_reuse(path: Path) -> None:
+    if any(entry.name != rundir.LOCK for entry in path.iterdir()):
+        raise ConfigError(f"run directory '{path}' is not empty; ginlight never reuses one.",
+                          hint="Pass a new --run_dir, or leave it out for a fresh one under --root_dir.")
 
 
 def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: str | None) -> None:
