@@ -16,26 +16,27 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import gin
 import torch
 from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ginlight import checkpoint, config, distributed, registry, rundir, slurm, source, trackers
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
-from ginlight.dry_run import check_system
+from ginlight.dry_run import check_system, trains_on_cpu
 from ginlight.stages import STAGES
 from ginlight.system import System
 from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
 
-__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
+           "recorded_threads"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -60,6 +61,9 @@ class Experiment:
         debug: a debug run, as the presets in ``configs/debug/`` make: its run
             directory goes beside the root instead of under it (``runs-debug/``
             for ``runs/``), so that ``ginlight-runs runs`` lists experiments only.
+        dry_run: pass one batch through a :class:`ginlight.System` before anything
+            is written (:mod:`ginlight.dry_run`), where the run trains on the CPU; a
+            run on an accelerator skips it (docs/performance.md says why).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Experiment:
         seed: int | None = 0,
         stage_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
         debug: bool = False,
+        dry_run: bool = True,
     ):
         if not isinstance(system, LightningModule):
             raise ConfigError(f"Experiment.system must be a LightningModule, got {system!r}.",
@@ -83,6 +88,7 @@ class Experiment:
         self.seed = seed
         self.stage_kwargs = {stage: dict(kwargs) for stage, kwargs in (stage_kwargs or {}).items()}
         self.debug = debug
+        self.dry_run = dry_run
 
 
 @dataclass
@@ -131,13 +137,6 @@ def train(
         raise ConfigError(f"unknown stage '{stage}'; the stages are {', '.join(STAGES)}.")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"checkpoint '{ckpt_path}' not found.", hint="Check the --ckpt_path.")
-    if stage == "fit":  # a requeued SLURM job reruns its command: it continues the run it started
-        continued = slurm.run_to_continue(
-            (root_dir, _debug_root(root_dir)), run_dir,
-            name or (rundir.name_for(Path(gin_files[0])) if gin_files and ckpt_path is None else "*"),
-            argv if argv is not None else sys.argv)
-        if continued is not None:
-            return resume(continued, argv=argv)
     with contextlib.ExitStack() as stack:
         if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
             gin_files = [stack.enter_context(checkpoint.stored_config_file(ckpt_path)), *gin_files]
@@ -170,9 +169,37 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
         last = run.last_checkpoint
         if last.is_file():
             checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
-        return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
-                        ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
-                        name=None, argv=argv, resuming=True)
+        with recorded_threads(run.read_record(), f"Resuming {path}"):
+            return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
+                            ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
+                            name=None, argv=argv, resuming=True)
+
+
+@contextlib.contextmanager
+def recorded_threads(record: Mapping[str, Any], what: str) -> Iterator[None]:
+    """torch's intra-op thread count set to the one ``record`` (a ``run.json``) holds while the block runs,
+    and as it was afterwards; a warning where it cannot be.
+
+    On the CPU a run's weights depend bit for bit on how many threads split each
+    operation, so ``--resume`` and ``--reproduce`` run with the run's count whatever
+    ``OMP_NUM_THREADS`` says now. ``what`` starts the message, "Resuming RUN".
+    """
+    recorded, saved = record.get("torch_threads"), torch.get_num_threads()
+    if recorded is None:
+        rank_zero_warn(f"{what}: its {rundir.RECORD} records no thread count (written before ginlight recorded "
+                       f"it), so it runs with this process's {saved} intra-op threads; on the CPU a count other than "
+                       "the run's gives other weights. Set OMP_NUM_THREADS to the count the run had, if you know it.")
+    elif recorded != saved:
+        torch.set_num_threads(recorded)
+        if torch.get_num_threads() == recorded:
+            rank_zero_info(f"{what} with {recorded} intra-op threads, as it recorded (this process had {saved}).")
+        else:
+            rank_zero_warn(f"{what}: torch cannot run {recorded} intra-op threads as the run did "
+                           f"(it runs {torch.get_num_threads()}); on the CPU its weights will differ.")
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def _completed(run: rundir.RunDir) -> RunResult | None:
@@ -234,6 +261,14 @@ def _execute(
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
     config.load(gin_files, bindings, search_paths, projects)
+    resolved = [config.resolve(f, search_paths) for f in gin_files]
+    run_name = name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run")
+    # A requeued SLURM job runs its script again: each training run in it continues its own.
+    if stage == "fit" and not resuming and slurm.job() is not None:
+        continued = slurm.run_to_continue((root_dir, _debug_root(root_dir)), run_dir, run_name,
+                                          config.merged_input(resolved, bindings), ckpt_path)
+        if continued is not None:
+            return resume(continued, argv=argv)
     trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
@@ -242,8 +277,11 @@ def _execute(
         seed = distributed.from_rank_zero(seed)
     _apply_seed(seed)
     experiment = build_experiment()
-    if isinstance(experiment.system, System) and not inherited_dir:
-        _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None))
+    if isinstance(experiment.system, System) and not inherited_dir and experiment.dry_run:
+        if trains_on_cpu(experiment.trainer):
+            _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None))
+        else:
+            rank_zero_info("The dry run is skipped: the run trains on an accelerator (docs/performance.md).")
     if launched:  # not rank 0: wait for the directory rank 0 creates
         inherited_dir = distributed.from_rank_zero(None)
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
@@ -254,9 +292,8 @@ def _execute(
     if resuming:
         path, hold = Path(run_dir), contextlib.nullcontext()  # held by resume()
     else:
-        path, hold = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir,
-                                  name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run"),
-                                  [config.resolve(f, search_paths) for f in gin_files], bindings)
+        path, hold = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir, run_name,
+                                  resolved, bindings)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
     with hold, rundir.console_to_file(path / rundir.LOG):
@@ -273,7 +310,7 @@ def _execute(
         if resuming:
             record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
         else:
-            record.start(list(argv if argv is not None else sys.argv), seed)
+            record.start(list(argv if argv is not None else sys.argv), seed, torch.get_num_threads())
             record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
                           **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
             _send_tags(trainer, tags, notes)

@@ -109,6 +109,15 @@ def is_multiprocessing_launcher(launcher: object) -> bool:
     return isinstance(launcher, _MultiProcessingLauncher)
 
 
+def auto_accelerator() -> str:
+    """The accelerator that ``Trainer(accelerator="auto")`` chooses on this machine (``"cpu"``, ``"cuda"``,
+    ``"mps"``, ``"tpu"``): Lightning's private ``lightning.fabric.utilities.device_parser._select_auto_accelerator``,
+    which its accelerator connector calls, checked on lightning 2.6."""
+    from lightning.fabric.utilities.device_parser import _select_auto_accelerator
+
+    return _select_auto_accelerator()
+
+
 def save_unless_saved(checkpoint: object, trainer: object) -> None:
     """Has a monitor-less ``ModelCheckpoint`` save the trainer's state now, unless it saved at this step
     already: its private ``_should_skip_saving_checkpoint``, ``_save_none_monitor_checkpoint`` and

@@ -238,7 +238,8 @@ class RunRecord:
         self.path = run_dir / RECORD
         self.data: dict[str, Any] = RunDir(run_dir).read_record() if self.path.exists() else {}
 
-    def start(self, argv: list[str], seed: int) -> None:
+    def start(self, argv: list[str], seed: int, torch_threads: int) -> None:
+        """A new run: ``torch_threads`` is torch's intra-op thread count, which CPU results depend on bit for bit."""
         self.data.update(
             argv=argv,
             cwd=os.getcwd(),
@@ -247,6 +248,7 @@ class RunRecord:
             status="running",
             error=None,
             seed=seed,
+            torch_threads=torch_threads,
             hostname=socket.gethostname(),
             versions=_versions(),
             metrics={},

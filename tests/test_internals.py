@@ -10,6 +10,7 @@ import gin
 import pytest
 import torch
 from lightning import Trainer, seed_everything
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
@@ -65,6 +66,11 @@ def test_a_model_checkpoint_saves_the_state_once_per_step(tmp_path):
     saved.unlink()
     internals.save_unless_saved(checkpoint, trainer)  # saved at this step already: ModelCheckpoint's own skip test
     assert not saved.exists()
+
+
+def test_the_auto_accelerator_is_the_one_a_trainer_given_auto_uses():
+    kinds = {"cpu": CPUAccelerator, "cuda": CUDAAccelerator, "mps": MPSAccelerator, "tpu": XLAAccelerator}
+    assert type(_quiet_trainer(accelerator="auto").accelerator) is kinds[internals.auto_accelerator()]
 
 
 def test_seed_everything_asks_for_seeded_workers_through_its_environment_variable(monkeypatch):
