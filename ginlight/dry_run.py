@@ -4,6 +4,10 @@ For each mode the stage runs, the first batch of the System's loader goes throug
 the batch adapter, the model, the criterion and (a copy of) the metrics, with
 gradients off, the model in eval mode and the random state restored afterwards:
 the pass changes nothing that training will see.
+
+It runs where the run trains on the CPU (``Experiment.dry_run``, on by default) and
+is skipped where it trains on an accelerator (:func:`trains_on_cpu`; why, in
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from lightning import Trainer
+from lightning.pytorch.accelerators import CPUAccelerator
 
+from ginlight import config, internals
 from ginlight.adapters import AdapterError
 from ginlight.errors import ConfigError, user_frame
 from ginlight.stages import MODES_OF_STAGE
 from ginlight.system import System
 
-__all__ = ["check_system", "describe"]
+__all__ = ["check_system", "describe", "trains_on_cpu"]
 
 
 def describe(value: Any) -> str:
@@ -30,6 +37,17 @@ def describe(value: Any) -> str:
         return f"a {type(value).__name__} of " + ", ".join(describe(v) for v in value[:4]) + (
             ", ..." if len(value) > 4 else "")
     return type(value).__name__
+
+
+def trains_on_cpu(trainer: Trainer | None) -> bool:
+    """Whether the run trains on the CPU: ``trainer`` (``Experiment.trainer``) when bound, else the trainer ginlight
+    will build, whose ``Trainer.accelerator`` (``"auto"`` unless bound) is resolved as Lightning resolves it."""
+    if trainer is not None:
+        return isinstance(trainer.accelerator, CPUAccelerator)
+    accelerator = config.query("lightning.Trainer", "accelerator", default="auto")
+    if accelerator == "auto":
+        accelerator = internals.auto_accelerator()
+    return accelerator == "cpu" or isinstance(accelerator, CPUAccelerator)
 
 
 def check_system(system: System, stage: str, uses_datamodule: bool) -> None:

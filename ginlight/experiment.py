@@ -16,14 +16,14 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import gin
 import torch
 from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ginlight import checkpoint, config, distributed, project, registry, rundir, slurm, source, trackers
 from ginlight import trust as trust_policy
@@ -31,12 +31,13 @@ from ginlight import data, models  # noqa: F401  their configurables register as
 from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
-from ginlight.dry_run import check_system
+from ginlight.dry_run import check_system, trains_on_cpu
 from ginlight.stages import STAGES
 from ginlight.system import System
 from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
 
-__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
+           "recorded_threads"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -61,6 +62,9 @@ class Experiment:
         debug: a debug run, as the presets in ``configs/debug/`` make: its run
             directory goes beside the root instead of under it (``runs-debug/``
             for ``runs/``), so that ``ginlight-runs runs`` lists experiments only.
+        dry_run: pass one batch through a :class:`ginlight.System` before anything
+            is written (:mod:`ginlight.dry_run`), where the run trains on the CPU; a
+            run on an accelerator skips it (docs/performance.md says why).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class Experiment:
         seed: int | None = 0,
         stage_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
         debug: bool = False,
+        dry_run: bool = True,
     ):
         if not isinstance(system, LightningModule):
             raise ConfigError(f"Experiment.system must be a LightningModule, got {system!r}.",
@@ -84,6 +89,7 @@ class Experiment:
         self.seed = seed
         self.stage_kwargs = {stage: dict(kwargs) for stage, kwargs in (stage_kwargs or {}).items()}
         self.debug = debug
+        self.dry_run = dry_run
 
 
 @dataclass
@@ -137,13 +143,6 @@ def train(
         raise ConfigError(f"unknown stage '{stage}'; the stages are {', '.join(STAGES)}.")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"checkpoint '{ckpt_path}' not found.", hint="Check the --ckpt_path.")
-    if stage == "fit":  # a requeued SLURM job reruns its command: it continues the run it started
-        continued = slurm.run_to_continue(
-            (root_dir, _debug_root(root_dir)), run_dir,
-            name or (rundir.name_for(Path(gin_files[0])) if gin_files and ckpt_path is None else "*"),
-            argv if argv is not None else sys.argv)
-        if continued is not None:
-            return resume(continued, argv=argv)
     with contextlib.ExitStack() as stack:
         if ckpt_path is not None and (not gin_files or checkpoint.has_stored_config(ckpt_path)):
             stored = stack.enter_context(checkpoint.stored_config_file(ckpt_path))
@@ -172,19 +171,62 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
     """
     run = rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG))
     path = run.path
-    record = rundir.RunRecord(path)
-    if record.data.get("stage", "fit") != "fit":
-        raise ConfigError(f"run '{path}' ran --stage={record.data['stage']}; only training runs can be resumed.",
+    done = _completed(run)  # left as it is, unheld: nothing runs a completed run again
+    if done is not None:
+        return done
+    # One writer per run: a second process resuming it (or a requeued job beside a manual --resume) stops here.
+    # The ranks that share rank 0's run write nothing and hold nothing.
+    writer = not os.environ.get(RUN_DIR_ENV) and not distributed.launched_rank()
+    with run.hold() if writer else contextlib.nullcontext():
+        done = _completed(run)  # by a process that held it a moment ago
+        if done is not None:
+            return done
+        last = run.last_checkpoint
+        if last.is_file():
+            checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
+        with recorded_threads(run.read_record(), f"Resuming {path}"):
+            return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
+                            ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
+                            name=None, argv=argv, resuming=True)
+
+
+@contextlib.contextmanager
+def recorded_threads(record: Mapping[str, Any], what: str) -> Iterator[None]:
+    """torch's intra-op thread count set to the one ``record`` (a ``run.json``) holds while the block runs,
+    and as it was afterwards; a warning where it cannot be.
+
+    On the CPU a run's weights depend bit for bit on how many threads split each
+    operation, so ``--resume`` and ``--reproduce`` run with the run's count whatever
+    ``OMP_NUM_THREADS`` says now. ``what`` starts the message, "Resuming RUN".
+    """
+    recorded, saved = record.get("torch_threads"), torch.get_num_threads()
+    if recorded is None:
+        rank_zero_warn(f"{what}: its {rundir.RECORD} records no thread count (written before ginlight recorded "
+                       f"it), so it runs with this process's {saved} intra-op threads; on the CPU a count other than "
+                       "the run's gives other weights. Set OMP_NUM_THREADS to the count the run had, if you know it.")
+    elif recorded != saved:
+        torch.set_num_threads(recorded)
+        if torch.get_num_threads() == recorded:
+            rank_zero_info(f"{what} with {recorded} intra-op threads, as it recorded (this process had {saved}).")
+        else:
+            rank_zero_warn(f"{what}: torch cannot run {recorded} intra-op threads as the run did "
+                           f"(it runs {torch.get_num_threads()}); on the CPU its weights will differ.")
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _completed(run: rundir.RunDir) -> RunResult | None:
+    """The outcome of ``run`` when it completed already, None when it is a training run to resume."""
+    record = run.read_record()
+    if record.get("stage", "fit") != "fit":
+        raise ConfigError(f"run '{run.path}' ran --stage={record['stage']}; only training runs can be resumed.",
                           hint="Run the stage again instead.")
-    if record.data.get("status") == "completed":
-        rank_zero_info(f"Run {path} already completed; there is nothing to resume.")
-        return RunResult(path, "completed", record.data.get("metrics", {}), record.data.get("best_checkpoint"))
-    last = run.last_checkpoint
-    if last.is_file():
-        checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
-    return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
-                    ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
-                    name=None, argv=argv, resuming=True)
+    if record.get("status") != "completed":
+        return None
+    rank_zero_info(f"Run {run.path} already completed; there is nothing to resume.")
+    return RunResult(run.path, "completed", record.get("metrics", {}), record.get("best_checkpoint"))
 
 
 @contextlib.contextmanager
@@ -234,6 +276,14 @@ def _execute(
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
     config.load(gin_files, bindings, search_paths, projects)
+    resolved = [config.resolve(f, search_paths) for f in gin_files]
+    run_name = name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run")
+    # A requeued SLURM job runs its script again: each training run in it continues its own.
+    if stage == "fit" and not resuming and slurm.job() is not None:
+        continued = slurm.run_to_continue((root_dir, _debug_root(root_dir)), run_dir, run_name,
+                                          config.merged_input(resolved, bindings), ckpt_path)
+        if continued is not None:
+            return resume(continued, argv=argv)
     trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
@@ -242,8 +292,11 @@ def _execute(
         seed = distributed.from_rank_zero(seed)
     _apply_seed(seed)
     experiment = build_experiment()
-    if isinstance(experiment.system, System) and not inherited_dir:
-        _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None))
+    if isinstance(experiment.system, System) and not inherited_dir and experiment.dry_run:
+        if trains_on_cpu(experiment.trainer):
+            _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None))
+        else:
+            rank_zero_info("The dry run is skipped: the run trains on an accelerator (docs/performance.md).")
     if launched:  # not rank 0: wait for the directory rank 0 creates
         inherited_dir = distributed.from_rank_zero(None)
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
@@ -252,14 +305,13 @@ def _execute(
         return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer), recorded=False)
 
     if resuming:
-        path = Path(run_dir)
+        path, hold = Path(run_dir), contextlib.nullcontext()  # held by resume()
     else:
-        path = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir,
-                            name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run"),
-                            [config.resolve(f, search_paths) for f in gin_files], bindings)
+        path, hold = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir, run_name,
+                                  resolved, bindings)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
-    with rundir.console_to_file(path / rundir.LOG):
+    with hold, rundir.console_to_file(path / rundir.LOG):
         try:
             trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, path, stage))
             feed = trackers.connect(trainer, path, gin_files, resuming=resuming)  # a store down fails here
@@ -273,7 +325,7 @@ def _execute(
         if resuming:
             record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
         else:
-            record.start(list(argv if argv is not None else sys.argv), seed)
+            record.start(list(argv if argv is not None else sys.argv), seed, torch.get_num_threads())
             record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
                           **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
             _send_tags(trainer, tags, notes)
@@ -330,16 +382,17 @@ def _send_tags(trainer: Trainer, tags: Sequence[str], notes: str | None) -> None
 
 
 def _new_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str,
-                 gin_files: Sequence[Path], bindings: Sequence[str]) -> Path:
-    """A fresh run directory holding ``config.gin``, the input as composed."""
-    path = _create_run_dir(root_dir, run_dir, name)
+                 gin_files: Sequence[Path], bindings: Sequence[str]) -> tuple[Path, rundir.Hold]:
+    """A fresh run directory holding ``config.gin``, the input as composed, and this process's hold on it."""
+    path, hold = _create_run_dir(root_dir, run_dir, name)
     try:
         rundir.write_atomic(path / rundir.CONFIG, config.merged_input(gin_files, bindings))
     except OSError as exc:  # a full disk, a quota: fail now rather than at the first checkpoint
+        hold.release()
         shutil.rmtree(path, ignore_errors=True)
         raise ConfigError(f"cannot write to the run directory {path}: {exc}.",
                           hint="Free some space, or pass a --root_dir on another disk.") from None
-    return path
+    return path, hold
 
 
 def _record_config(experiment: Experiment, trainer: Trainer, path: Path, seed: int) -> OperativeConfigWriter:
@@ -433,19 +486,34 @@ def _build(factory):
         raise error from exc
 
 
-def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str) -> Path:
+def _create_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None,
+                    name: str) -> tuple[Path, rundir.Hold]:
+    """The new run's directory, held by this process (:meth:`ginlight.rundir.RunDir.hold`)."""
     try:
         if run_dir is None:
-            return rundir.create_run_dir(root_dir, name)
+            path = rundir.create_run_dir(root_dir, name)
+            return path, rundir.RunDir(path).hold()
         path = Path(run_dir)
         path.mkdir(parents=True, exist_ok=True)
-        if any(path.iterdir()):
-            raise ConfigError(f"run directory '{path}' is not empty; ginlight never reuses one.",
-                              hint="Pass a new --run_dir, or leave it out for a fresh one under --root_dir.")
-        return path
+        run = rundir.RunDir(path)
+        if not run.lock.exists():  # a folder used for something else gets no lock file
+            _refuse_reuse(path)
+        hold = run.hold()  # a run using this --run_dir now: refused, naming its process
+        try:
+            _refuse_reuse(path)  # a run that used it before
+        except ConfigError:
+            hold.release()
+            raise
+        return path, hold
     except OSError as exc:
         raise ConfigError(f"cannot create the run directory: {exc}.",
                           hint="Check that --root_dir is writable and the disk has space.") from None
+
+
+def _refuse_reuse(path: Path) -> None:
+    if any(entry.name != rundir.LOCK for entry in path.iterdir()):
+        raise ConfigError(f"run directory '{path}' is not empty; ginlight never reuses one.",
+                          hint="Pass a new --run_dir, or leave it out for a fresh one under --root_dir.")
 
 
 def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: str | None) -> None:

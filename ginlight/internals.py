@@ -135,12 +135,30 @@ def is_multiprocessing_launcher(launcher: object) -> bool:
     return isinstance(launcher, _MultiProcessingLauncher)
 
 
+def auto_accelerator() -> str:
+    """The accelerator that ``Trainer(accelerator="auto")`` chooses on this machine (``"cpu"``, ``"cuda"``,
+    ``"mps"``, ``"tpu"``): Lightning's private ``lightning.fabric.utilities.device_parser._select_auto_accelerator``,
+    which its accelerator connector calls, checked on lightning 2.6."""
+    from lightning.fabric.utilities.device_parser import _select_auto_accelerator
+
+    return _select_auto_accelerator()
+
+
 def save_unless_saved(checkpoint: object, trainer: object) -> None:
     """Has a monitor-less ``ModelCheckpoint`` save the trainer's state now, unless it saved at this step
     already: its private ``_should_skip_saving_checkpoint``, ``_save_none_monitor_checkpoint`` and
     ``_monitor_candidates``, checked on lightning 2.6."""
     if not checkpoint._should_skip_saving_checkpoint(trainer):
         checkpoint._save_none_monitor_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
+
+# ---- torchmetrics (checked on 1.9) -------------------------------------------------------------
+
+
+def metric_reductions(metric: Any) -> dict[str, Any]:
+    """How each state of a torchmetrics ``Metric`` is reduced across ranks, ``{state: function}``, strings
+    such as ``"sum"`` already turned into ``dim_zero_sum`` and the like: its private ``_reductions``
+    (what ``add_state(dist_reduce_fx=...)`` fills), checked on torchmetrics 1.9."""
+    return metric._reductions
 
 # ---- trackers' loggers (checked on lightning 2.6) ------------------------------------------------
 # gin builds a logger before ginlight knows the run it belongs to, so ginlight completes it after it

@@ -10,9 +10,12 @@ from typing import Any
 
 import torch
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 from torchmetrics.wrappers.abstract import WrapperMetric
 
-__all__ = ["PendingUpdates", "PENDING_ELEMENTS"]
+from ginlight import internals
+
+__all__ = ["PendingUpdates", "PENDING_ELEMENTS", "holds_safely"]
 
 
 class PendingUpdates:
@@ -20,9 +23,13 @@ class PendingUpdates:
 
     A torchmetrics update has a fixed cost (argument checks, a dozen small kernels,
     state writes through ``nn.Module.__setattr__``, on a GPU host syncs in the
-    checks) that outweighs a small model's whole step. Metric states are sums or
-    concatenations over samples, so one update with several batches concatenated
-    leaves the state that one update per batch would. Held updates are applied
+    checks) that outweighs a small model's whole step. Where a metric's states are sums or
+    concatenations over samples, one update with several batches concatenated
+    leaves the state that one update per batch would. That is known only of
+    torchmetrics' own classes whose every state says so (:func:`holds_safely`):
+    any other metric, a user's ``Metric`` subclass above all (its state may count
+    updates), gets one update per batch, as do all the metrics of a collection
+    holding one. Held updates are applied
     once they hold :data:`PENDING_ELEMENTS` values, and by :meth:`flush`, which must
     precede ``compute()``. The first update after a flush is applied at once, so
     that arguments a metric rejects fail at the step that passed them; so are
@@ -35,7 +42,7 @@ class PendingUpdates:
     def __init__(self, metric: Metric | MetricCollection):
         self.metric = metric
         wrapped = metric.values() if isinstance(metric, MetricCollection) else [metric]
-        self.holds = not any(isinstance(m, WrapperMetric) for m in wrapped)
+        self.holds = all(holds_safely(m) for m in wrapped)
         self.held: list[tuple[list[torch.Tensor], dict[str, torch.Tensor]]] = []
         self.layout: tuple | None = None  # of the held updates' arguments (see _layout)
         self.elements = 0
@@ -68,6 +75,15 @@ class PendingUpdates:
         args = [torch.cat(column) for column in zip(*(a for a, _ in held))]
         kwargs = {key: torch.cat([k[key] for _, k in held]) for key in held[0][1]}
         self.metric.update(*args, **kwargs)
+
+
+def holds_safely(metric: Metric) -> bool:
+    """Whether updates of ``metric`` may be concatenated: a class of torchmetrics itself, not a wrapper (whose
+    state may depend on how samples were grouped into updates), with states that are all summed or
+    concatenated across updates (the reductions torchmetrics also syncs ranks by)."""
+    reductions = internals.metric_reductions(metric)
+    return (type(metric).__module__.split(".")[0] == "torchmetrics" and not isinstance(metric, WrapperMetric)
+            and bool(reductions) and all(fx in (dim_zero_sum, dim_zero_cat) for fx in reductions.values()))
 
 
 #: Values (summed over the held arguments) that make :class:`PendingUpdates` apply its held updates.

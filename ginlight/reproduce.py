@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from ginlight import rundir, source
 from ginlight.errors import ConfigError, RunError
-from ginlight.experiment import RUN_DIR_ENV, train
+from ginlight.experiment import RUN_DIR_ENV, recorded_threads, train
 
 __all__ = ["compare", "reproduce", "Comparison", "REPORT"]
 
@@ -137,7 +137,7 @@ def reproduce(
 ) -> Comparison:
     """Reruns the completed run ``run`` into a new run directory and compares the two.
 
-    The rerun uses ``run``'s operative config, its stage and checkpoint, then
+    The rerun uses ``run``'s operative config, its stage, checkpoint and intra-op thread count, then
     ``gin_files`` and ``bindings`` on top (which is how a deliberate change is
     checked to matter). It runs that experiment on purpose, as running a script
     does: the configs it reads are not judged (:mod:`ginlight.trust`). It goes to
@@ -151,12 +151,13 @@ def reproduce(
     if record.get("status") != "completed":
         raise ConfigError(f"run '{original}' is {record.get('status')}; only a completed run can be reproduced.",
                           hint=f"Finish it first: ginlight-train --resume={original}")
-    result = train(
-        [recorded.operative_config.resolve(), *gin_files], bindings,
-        search_paths=search_paths, projects=projects,
-        stage=record.get("stage", "fit"), ckpt_path=record.get("ckpt_path"),
-        root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv, trust=True,
-    )
+    with recorded_threads(record, f"Reproducing {original}"):
+        result = train(
+            [recorded.operative_config.resolve(), *gin_files], bindings,
+            search_paths=search_paths, projects=projects,
+            stage=record.get("stage", "fit"), ckpt_path=record.get("ckpt_path"),
+            root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv, trust=True,
+        )
     if os.environ.get(RUN_DIR_ENV):  # a DDP rank other than 0: rank 0 compares
         return Comparison(original, result.run_dir)
     if result.status != "completed":

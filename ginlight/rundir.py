@@ -8,6 +8,7 @@ opens one, reads its record and finds its checkpoints; :class:`RunRecord` writes
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ import platform
 import socket
 import sys
 import tempfile
+import time
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any, Iterator, TextIO
 from ginlight import source
 from ginlight.errors import ConfigError
 
-__all__ = ["RunDir", "create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
+__all__ = ["RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
 
 #: The files every run directory holds.
 CONFIG = "config.gin"
@@ -34,6 +36,8 @@ LOG = "train.log"
 CHECKPOINTS = "checkpoints"
 #: The checkpoint a run resumes from, in :data:`CHECKPOINTS`; Lightning's own name for it.
 LAST_CHECKPOINT = "last.ckpt"
+#: The file through which a running run holds its directory (:meth:`RunDir.hold`); it names the last holder.
+LOCK = "run.lock"
 #: The statuses ``run.json`` records: ``ginlight-train`` writes the first four, a sweep's pruner the last.
 STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
 #: A folder holding any of these is a run directory, a run cut short before its record included.
@@ -94,6 +98,32 @@ class RunDir:
     log = _Member(LOG)
     checkpoints = _Member(CHECKPOINTS)
     last_checkpoint = _Member(CHECKPOINTS, LAST_CHECKPOINT)  # whether or not it was written yet
+    lock = _Member(LOCK)
+
+    def hold(self) -> Hold:
+        """Holds the run for this process, the one writer of its directory, until :meth:`Hold.release` (or the
+        end of a ``with`` block, or of the process); :class:`ConfigError` naming the holder when another
+        process holds it.
+
+        The hold is a POSIX record lock (``fcntl.lockf``) on :data:`LOCK`: the kernel drops it when its
+        process ends, however it ends, so a killed run's hold never blocks the next; processes forked from
+        the holder (DataLoader workers) do not inherit it; and NFS (v4, or v3 with lockd) honours it across
+        machines, where a requeued job may start on another node.
+        """
+        descriptor = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _holder(descriptor)
+            os.close(descriptor)
+            raise ConfigError(
+                f"run '{self.path}' is held by another process ({holder}): a run has one writer at a time.",
+                location=str(self.lock),
+                hint="Wait for that process to end, or stop it, then resume the run (ginlight-train --resume). "
+                     "A process that died holds nothing.") from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": _now()}).encode())
+        return Hold(descriptor)
 
     def read_record(self) -> dict[str, Any]:
         """What ``run.json`` says; :class:`ConfigError` naming the file when it cannot be read as an object."""
@@ -123,6 +153,42 @@ class RunDir:
             raise ConfigError(f"run directory '{self.path}' has no checkpoint.",
                               hint="Only runs that trained (--stage=fit) write checkpoints.")
         return found
+
+
+class Hold:
+    """A process's hold on a run directory (:meth:`RunDir.hold`); released by :meth:`release` or a ``with`` block."""
+
+    def __init__(self, descriptor: int):
+        self.descriptor: int | None = descriptor
+
+    def release(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)  # closing drops the lock
+            self.descriptor = None
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+#: How long a refused process waits for the holder to name itself (it writes its name just after taking the lock).
+_HOLDER_WAIT_S = 2.0
+
+
+def _holder(descriptor: int) -> str:
+    """Who holds a run, in words: host, pid and since when, as the holder wrote them into the lock file."""
+    deadline = time.monotonic() + _HOLDER_WAIT_S
+    while True:
+        text = os.pread(descriptor, 4096, 0).decode(errors="replace")
+        try:
+            holder = json.loads(text)
+            return f"pid {holder['pid']} on host {holder['host']}, since {holder['since']}"
+        except (ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return "a process that has not named itself yet"
+            time.sleep(0.05)
 
 
 def create_run_dir(root: str | os.PathLike, name: str, prefix: str = "") -> Path:
@@ -172,7 +238,8 @@ class RunRecord:
         self.path = run_dir / RECORD
         self.data: dict[str, Any] = RunDir(run_dir).read_record() if self.path.exists() else {}
 
-    def start(self, argv: list[str], seed: int) -> None:
+    def start(self, argv: list[str], seed: int, torch_threads: int) -> None:
+        """A new run: ``torch_threads`` is torch's intra-op thread count, which CPU results depend on bit for bit."""
         self.data.update(
             argv=argv,
             cwd=os.getcwd(),
@@ -181,6 +248,7 @@ class RunRecord:
             status="running",
             error=None,
             seed=seed,
+            torch_threads=torch_threads,
             hostname=socket.gethostname(),
             versions=_versions(),
             metrics={},

@@ -4,10 +4,11 @@ srun starts every task of a job step at once; :mod:`ginlight.distributed` reads
 them as Lightning's ``SLURMEnvironment`` does, and they agree on one run
 directory and seed. When SLURM requeues a batch job (preemption,
 ``scontrol requeue``, or Lightning's auto-requeue on ``--signal=USR1@N`` before
-the time limit) it runs the same script again under the same job id. So the
-same command line finds the run that its job started, recorded in that run's
-``run.json``, and continues it from ``checkpoints/last.ckpt`` as ``--resume``
-does: nothing in the script has to change.
+the time limit) it runs the same script again under the same job id, with
+``SLURM_RESTART_COUNT`` one higher. So each ``ginlight.train`` call of the script
+finds the run that an earlier attempt of its job started with the same config,
+recorded in that run's ``run.json`` and ``config.gin``, and continues it from
+``checkpoints/last.ckpt`` as ``--resume`` does: nothing in the script has to change.
 
 A sweep's trial is one ``sbatch`` job running the trial's command,
 ``python -m ginlight.cli.trial`` (:class:`SlurmLauncher`). The sweep's worker
@@ -35,7 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
-from ginlight import distributed, rundir
+from ginlight import config, distributed, rundir
 from ginlight.errors import ConfigError
 
 __all__ = ["job", "run_to_continue", "SlurmLauncher", "SlurmJob"]
@@ -65,14 +66,21 @@ def job() -> dict[str, Any] | None:
 
 
 def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLike | None, name: str,
-                    argv: Sequence[str]) -> Path | None:
-    """The run directory that this SLURM job started with the same command line, if any: after a requeue,
+                    composed: str, ckpt_path: str | None) -> Path | None:
+    """The run that an earlier attempt of this SLURM job started with this config, if any: after a requeue,
     the run to continue.
 
-    It is ``run_dir`` when given, else one of ``<root>/<name>/*`` (``name`` may be a
-    glob). Ranks that a launcher started at once (srun's tasks) all get rank 0's
-    answer; Lightning's own DDP ranks, started later by rank 0 with the same command,
-    find the run rank 0 recorded.
+    ``composed`` is the config as :func:`ginlight.config.merged_input` composes it
+    (what the run recorded as ``config.gin``) and ``ckpt_path`` the checkpoint it
+    starts from. Candidates are ``run_dir`` when given, else ``<root>/<name>/*``
+    (``name`` may be a glob), oldest first. A run is this call's when its record
+    names this job with a lower restart count (``SLURM_RESTART_COUNT``: an earlier
+    attempt), the same checkpoint, and the same composed config. The command line
+    plays no part: a script that calls ``ginlight.train`` three times makes three
+    runs, and after a requeue each call finds its own. A run continued in this
+    attempt records this attempt's count, so no later call of it takes that run too
+    (a completed one is marked here; the others when they resume). srun's tasks all
+    get rank 0's answer.
     """
     this = job()
     if this is None:
@@ -82,21 +90,29 @@ def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLi
     if not rank:
         candidates = [Path(run_dir)] if run_dir is not None else \
             [path for root in roots for path in sorted(Path(root).glob(f"{name}/*"))]
-        found = next((str(path) for path in candidates if _started_by(path, this["job_id"], argv)), None)
+        ckpt = ckpt_path and str(Path(ckpt_path).resolve())
+        found = next((str(path) for path in candidates if _started_by(path, this, composed, ckpt)), None)
+        if found is not None:
+            record = rundir.RunRecord(Path(found))
+            if record.data.get("status") == "completed":
+                record.update(slurm=this)
     if rank is not None:
         found = distributed.from_rank_zero(found)
     return None if found is None else Path(found)
 
 
-def _started_by(run_dir: Path, job_id: str, argv: Sequence[str]) -> bool:
-    """Whether ``run_dir`` records a training run started by job ``job_id`` with the arguments of ``argv``."""
+def _started_by(run_dir: Path, this: dict[str, Any], composed: str, ckpt_path: str | None) -> bool:
+    """Whether ``run_dir`` is a training run that an earlier attempt of job ``this`` started with config
+    ``composed`` from checkpoint ``ckpt_path``."""
+    run = rundir.RunDir(run_dir)
     try:
-        record = rundir.RunDir(run_dir).read_record()
-    except ConfigError:
+        record, recorded = run.read_record(), run.config.read_text()
+    except (ConfigError, OSError):
         return False
-    # The program's path aside: Lightning's DDP ranks rerun it as `python <path>`.
-    return ((record.get("slurm") or {}).get("job_id") == job_id and record.get("stage", "fit") == "fit"
-            and list(record.get("argv", [])[1:]) == list(argv[1:]))
+    started = record.get("slurm") or {}
+    return (started.get("job_id") == this["job_id"] and started.get("restart_count", 0) < this["restart_count"]
+            and record.get("stage", "fit") == "fit" and record.get("ckpt_path") == ckpt_path
+            and config.same_input(recorded, composed))
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import copy
 
+import gin
 import pytest
 import torch
 import torchmetrics
+from conftest import CONFIGS, SHORT
+from lightning import Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 import ginlight
+from ginlight import config, internals
 from ginlight.system import System
-from ginlight.dry_run import check_system, describe
+from ginlight.dry_run import check_system, describe, trains_on_cpu
 
 
 def _loader(n: int = 8, features: int = 4) -> DataLoader:
@@ -77,6 +81,40 @@ def test_with_a_datamodule_only_the_system_itself_is_checked():
     check_system(_system(dataloaders={}), "fit", uses_datamodule=True)
     with pytest.raises(ginlight.ConfigError, match="System.criterion is the class CrossEntropyLoss, not an instance"):
         check_system(_system(dataloaders={}, criterion=torch.nn.CrossEntropyLoss), "fit", uses_datamodule=True)
+
+
+@pytest.fixture
+def parsed():
+    gin.clear_config()
+    yield config.parse
+    gin.clear_config()
+
+
+@pytest.mark.parametrize("accelerator, on_cpu", [("'cpu'", True), ("'cuda'", False), ("'gpu'", False), ("'mps'", False)])
+def test_the_dry_run_knows_a_bound_accelerator_before_the_trainer_is_built(accelerator, on_cpu, parsed):
+    parsed([], [f"Trainer.accelerator = {accelerator}"])
+    assert trains_on_cpu(None) is on_cpu
+
+
+def test_the_dry_run_resolves_auto_as_lightning_does_and_reads_a_bound_trainer(parsed):
+    parsed([], ["Trainer.max_epochs = 1"])
+    assert trains_on_cpu(None) is (internals.auto_accelerator() == "cpu")
+    assert trains_on_cpu(Trainer(accelerator="cpu", logger=False, enable_checkpointing=False))
+
+
+MISFIT = ["System.model = @torch.nn.Linear()", "torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 10"]
+
+
+def test_the_dry_run_is_a_switch_on_by_default(tmp_path):
+    with pytest.raises(ginlight.ConfigError, match="the model failed on the first 'train' batch's input"):
+        ginlight.train([CONFIGS / "classifier.gin"], ["MAX_EPOCHS=1", *SHORT, *MISFIT], root_dir=tmp_path)
+    assert not any(tmp_path.rglob("run.json"))  # refused before the run directory
+    # Switched off, the same mistake surfaces where the model first meets a batch in the run itself.
+    with pytest.raises(ginlight.RunError, match="shapes cannot be multiplied"):
+        ginlight.train([CONFIGS / "classifier.gin"], ["MAX_EPOCHS=1", *SHORT, *MISFIT, "Experiment.dry_run = False"],
+                       root_dir=tmp_path)
+    (record,) = tmp_path.rglob("run.json")
+    assert '"status": "failed"' in record.read_text()
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import gin
 import pytest
+import torch
 from lightning import Trainer, seed_everything
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 import wandb
 from mlflow.tracking import MlflowClient
+from torchmetrics import MeanMetric
+from torchmetrics.utilities.data import dim_zero_cat, dim_zero_max, dim_zero_sum
 
 from ginlight import internals
 
@@ -64,12 +68,29 @@ def test_a_model_checkpoint_saves_the_state_once_per_step(tmp_path):
     assert not saved.exists()
 
 
+def test_the_auto_accelerator_is_the_one_a_trainer_given_auto_uses():
+    kinds = {"cpu": CPUAccelerator, "cuda": CUDAAccelerator, "mps": MPSAccelerator, "tpu": XLAAccelerator}
+    assert type(_quiet_trainer(accelerator="auto").accelerator) is kinds[internals.auto_accelerator()]
+
+
 def test_seed_everything_asks_for_seeded_workers_through_its_environment_variable(monkeypatch):
     monkeypatch.delenv(internals.SEED_WORKERS_ENV, raising=False)  # restored as it was afterwards
     seed_everything(1, workers=True, verbose=False)
     assert os.environ.get(internals.SEED_WORKERS_ENV) == "1"
     seed_everything(1, workers=False, verbose=False)
     assert os.environ.get(internals.SEED_WORKERS_ENV) == "0"
+
+
+# ---- torchmetrics (checked on 1.9) -------------------------------------------------------------
+
+
+def test_a_metrics_reductions_are_its_states_dist_reduce_functions_strings_resolved():
+    metric = MeanMetric()
+    metric.add_state("kept", default=[], dist_reduce_fx="cat")
+    metric.add_state("largest", default=torch.tensor(0.0), dist_reduce_fx="max")
+    metric.add_state("own", default=torch.tensor(0.0), dist_reduce_fx=None)
+    assert internals.metric_reductions(metric) == {"mean_value": dim_zero_sum, "weight": dim_zero_sum,
+                                                   "kept": dim_zero_cat, "largest": dim_zero_max, "own": None}
 
 
 # ---- gin-config ---------------------------------------------------------------------------------

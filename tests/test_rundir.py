@@ -71,9 +71,10 @@ def test_run_record_keeps_what_each_update_adds_and_reads_it_back(tmp_path):
 def test_run_record_start_says_what_ran_where(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     record = rundir.RunRecord(tmp_path)
-    record.start(["ginlight-train", "--gin_file=x.gin"], seed=7)
+    record.start(["ginlight-train", "--gin_file=x.gin"], seed=7, torch_threads=3)
     saved = json.loads((tmp_path / rundir.RECORD).read_text())
     assert saved["argv"] == ["ginlight-train", "--gin_file=x.gin"] and saved["seed"] == 7
+    assert saved["torch_threads"] == 3
     assert saved["cwd"] == str(tmp_path) and saved["status"] == "running" and saved["end_time"] is None
     assert saved["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert {"torch", "lightning", "gin-config", "torchmetrics", "ginlight"} <= set(saved["versions"])

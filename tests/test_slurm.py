@@ -8,12 +8,15 @@ machine's CPUs (two here), so the runs are tiny.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -129,6 +132,20 @@ def _alive(pid_file: Path) -> bool:
     return True
 
 
+def requeue(job_id: str, run_dir: Path) -> None:
+    """Requeues the job as a preemption does, its run held by tests/steering.py.
+
+    SLURM sends SIGTERM, then SIGKILL ``KillWait`` seconds later. A held run does not end on
+    the SIGTERM (it is blocked in a training step), and this cluster's ``proctrack/linuxproc``
+    loses it once the batch shell has gone, so SLURM's SIGKILL misses it. The test sends that
+    SIGKILL itself, to the process the run's lock file names: a run left holding its directory
+    would keep the requeued job from continuing it (one writer per run).
+    """
+    holder = json.loads((run_dir / "run.lock").read_text())["pid"]
+    subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=60)
+    os.kill(holder, signal.SIGKILL)
+
+
 def _fresh(path: Path) -> Path:
     path.mkdir(parents=True)
     return path
@@ -209,7 +226,7 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     (run_dir,) = set(run_dirs(root)) - {reference}
     assert read_record(run_dir)["slurm"]["restart_count"] == 0
 
-    subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=60)  # as a preemption does
+    requeue(job_id, run_dir)
     _wait_until(lambda: job_fields(job_id)["JobState"] in ("COMPLETED", "FAILED", "CANCELLED"),
                 "the requeued job to end", JOB_S)
     fields = job_fields(job_id)
@@ -223,6 +240,61 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     assert [r["from_checkpoint"] for r in record["resumptions"]] == [str(run_dir / "checkpoints" / "last.ckpt")]
     # Files, every checkpoint tensor by tensor (weights, optimizer, loops, random states), config, record.
     assert_same_outcome(reference, run_dir, ignore_record=["resumptions", "slurm"])
+
+
+THREE_CALLS = """
+import sys
+import ginlight
+
+root, project, gin_file = sys.argv[1:]
+for number, lr in enumerate(["1e-3", "2e-3", "3e-3"]):
+    steered = {steered} if number == 1 else []  # the second call is the one held, then requeued
+    result = ginlight.train([gin_file], [*{settings}, f"torch.optim.AdamW.lr={{lr}}", *steered], projects=[project],
+                            root_dir=root)
+    print("call", number, result.status, result.run_dir, flush=True)
+"""
+
+
+def test_three_train_calls_in_one_job_make_three_runs_and_after_a_requeue_each_call_finds_its_own(cluster, tmp_path):
+    project = steering.write_project(tmp_path / "project")
+    root, script = tmp_path / "runs", tmp_path / "three.py"
+    settings = [*SHORT, "MAX_EPOCHS=2", "ModelCheckpoint.monitor = None"]
+    script.write_text(THREE_CALLS.format(steered=steering.WRAP, settings=settings))
+    batch = tmp_path / "three.sbatch"
+    batch.write_text(f"#!/bin/bash\n#SBATCH --requeue\n"
+                     f"{shlex.join([sys.executable, str(script), str(root), str(project), str(CONFIGS / 'classifier.gin')])}\n")
+    marker, log = tmp_path / "held", tmp_path / "job.log"
+    job_id = subprocess.run(["sbatch", "--parsable", f"--output={log}", "--open-mode=append", str(batch)],
+                            cwd=_fresh(tmp_path / "cwd"),
+                            env={**os.environ, "OMP_NUM_THREADS": "1", **steering.hold_env(BATCHES_PER_EPOCH + 1, marker)},
+                            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    # The second call held in its second epoch, after its first checkpoint; the first call completed.
+    _wait_until(lambda: marker.exists() or job_fields(job_id)["JobState"] not in ("PENDING", "RUNNING"),
+                "the second call's held training step", JOB_S)
+    assert marker.exists(), log.read_text()[-3000:]
+    first, second = run_dirs(root)
+    assert read_record(first)["status"] == "completed" and read_record(second)["status"] == "running"
+
+    requeue(job_id, second)
+    _wait_until(lambda: job_fields(job_id)["JobState"] in ("COMPLETED", "FAILED", "CANCELLED"),
+                "the requeued job to end", JOB_S)
+    fields, output = job_fields(job_id), log.read_text()
+    assert (fields["JobState"], fields["Restarts"], fields["ExitCode"]) == ("COMPLETED", "1", "0:0"), output[-3000:]
+
+    runs = run_dirs(root)
+    assert runs[:2] == [first, second] and len(runs) == 3, runs  # the third call's run, made after the requeue
+    for run_dir, lr in zip(runs, ["1e-3", "2e-3", "3e-3"]):
+        record = read_record(run_dir)
+        assert record["status"] == "completed" and record["slurm"]["job_id"] == job_id
+        assert f"torch.optim.AdamW.lr={lr}" in (run_dir / "config.gin").read_text()
+        assert f"AdamW.lr = {float(lr)}" in (run_dir / "operative_config.gin").read_text()
+    # Both attempts' output: the first attempt's first call; after the requeue, the first call found its
+    # completed run, the second continued its own, the third made its own.
+    assert "resumptions" not in read_record(first) and "resumptions" not in read_record(runs[2])
+    assert [r["from_checkpoint"] for r in read_record(second)["resumptions"]] == [
+        str(second / "checkpoints" / "last.ckpt")]
+    assert [line.split()[1:3] for line in output.splitlines() if line.startswith("call ")] == [
+        ["0", "completed"], ["0", "completed"], ["1", "completed"], ["2", "completed"]]
 
 
 # ---- sweeps as SLURM jobs ---------------------------------------------------------------------
@@ -245,7 +317,7 @@ def test_a_grid_sweep_runs_its_trials_as_slurm_jobs_a_requeued_one_resumes_and_i
     assert running.poll() is None, running.communicate()
     (folder,) = (tmp_path / "runs" / "classifier").glob("sweep-*")
     held_job = read_record(folder / "trial-001")["slurm"]["job_id"]
-    subprocess.run(["scontrol", "requeue", held_job], check=True, timeout=60)  # as a preemption does
+    requeue(held_job, folder / "trial-001")
     stdout, stderr = running.communicate(timeout=2 * JOB_S)
     assert running.returncode == 0, stdout[-3000:] + stderr[-3000:]
     assert "4 of 4 trials completed, 0 failed" in stdout

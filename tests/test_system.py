@@ -69,6 +69,31 @@ def test_a_dict_of_losses_logs_each_one(tmp_path):
     assert metrics["train/loss"] == pytest.approx(metrics["train/loss/ce"] + metrics["train/loss/l1"], rel=1e-5)
 
 
+@gin.configurable
+class UpdateCount(torchmetrics.Metric):
+    """A user's own metric: its state counts its updates."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("updates", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        self.updates += 1
+
+    def compute(self) -> torch.Tensor:
+        return self.updates
+
+
+def test_a_users_metric_gets_one_update_per_batch(tmp_path):
+    result = ginlight.train(
+        [CONFIGS / "classifier.gin"],
+        ["MAX_EPOCHS=1", *SHORT, "Trainer.limit_val_batches=3", "Trainer.num_sanity_val_steps=0",
+         "System.metrics = {'val': [@UpdateCount(), @val/torchmetrics.Accuracy()]}"],
+        root_dir=tmp_path,
+    )
+    assert result.metrics["val/updatecount"] == 3, result.metrics
+
+
 @pytest.fixture(scope="module")
 def dict_batch_checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
