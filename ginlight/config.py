@@ -77,6 +77,11 @@ def parse(
     _build_in_written_order()
 
 
+def statements() -> list[gin_text.Statement]:
+    """The statements of the config :func:`parse` read last, in order: where each binding is written."""
+    return list(_statements)
+
+
 def register_referenced(statements: Sequence[gin_text.Statement], texts: Iterable[str]) -> None:
     """Registers the components that ``statements`` name in bindings and references: the stack's
     (:func:`ginlight.registry.register_named`), then any other class or callable named by its import path

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import checkpoint, config, distributed, registry, rundir, slurm, source, trackers
+from ginlight import check, checkpoint, config, distributed, pruning, registry, rundir, slurm, source, trackers
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
@@ -33,9 +33,10 @@ from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system
 from ginlight.stages import STAGES
 from ginlight.system import System
-from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
+from ginlight.trainer import DETERMINISTIC, build_trainer, gin_calls, spawns_ranks, trainer_defaults
 
-__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all"]
+__all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
+           "check_config", "gin_roots"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -219,6 +220,9 @@ def _execute(
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
     config.load(gin_files, bindings, search_paths, projects)
+    if not resuming and not os.environ.get(RUN_DIR_ENV):  # a resumed config ran already; a DDP rank's rank 0 checked
+        for warning in check_config():
+            print(f"warning: {warning}", file=sys.stderr)
     trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
@@ -290,6 +294,19 @@ def _execute(
                           weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()))
             feed.finish(record)
     return RunResult(path, status, metrics, best)
+
+
+def gin_roots() -> dict[str, tuple[str, ...]]:
+    """What ginlight calls through gin whatever a config references, each with the parameters it passes: the
+    Experiment, what building the trainer calls, and a sweep's pruners. The check of a config
+    (:mod:`ginlight.check`) follows references from these."""
+    return {_EXPERIMENT: (), **gin_calls(), **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
+
+
+def check_config(strict: bool = False) -> list[check.Problem]:
+    """Checks the parsed config before anything is built (:func:`ginlight.check.check`): raises
+    :class:`ConfigError` listing every error; returns the warnings."""
+    return check.check(gin_roots(), strict)
 
 
 def implicit_defaults() -> dict[str, dict[str, str]]:

@@ -71,6 +71,12 @@ def registered_name(obj: Any) -> str | None:
     return None if found is None else found.selector
 
 
+def construction_function(cls: type) -> Any:
+    """What gin calls to build ``cls`` and reads its parameters from: the first ``__init__`` or ``__new__`` in
+    its MRO; gin's private ``gin.config._find_class_construction_fn``, checked on gin-config 0.5.0."""
+    return gin.config._find_class_construction_fn(cls)
+
+
 def set_include_folders(folders: Iterable[str]) -> None:
     """Makes ``folders`` the places gin looks for an ``include`` in, replacing those of earlier parses:
     gin's private ``gin.config._LOCATION_PREFIXES``, checked on gin-config 0.5.0 (its public

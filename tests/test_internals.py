@@ -118,6 +118,27 @@ def test_gin_registry_lookups_find_a_configurable_by_any_suffix_and_by_object():
     assert internals.registered_name(fill) is None
 
 
+def test_gin_reads_a_class_s_parameters_from_the_first_init_or_new_in_its_mro():
+    class Made:
+        def __new__(cls, size: int):
+            return super().__new__(cls)
+
+    class Child(Made):
+        pass
+
+    class Built(Made):
+        def __init__(self, width: int):
+            pass
+
+    assert internals.construction_function(Child) is Made.__new__
+    assert internals.construction_function(Built) is Built.__init__
+    gin.external_configurable(Child, "internals_test.Child")
+    gin.parse_config("internals_test.Child.size = 1")  # gin binds what that function takes
+    with pytest.raises(ValueError, match="parameter named 'width'"):
+        gin.parse_config("internals_test.Child.width = 1")
+    gin.clear_config()
+
+
 def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "inc.gin").write_text("X = 1\n")
