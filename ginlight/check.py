@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections.abc
 import difflib
 import enum
+import functools
 import inspect
 import os
 import pathlib
@@ -120,7 +121,7 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
     configurable = internals.configurable(selector, exact=True)
     if configurable is None:
         return None
-    hint = _parameter_hints(configurable.wrapped).get(param, _UNJUDGED)
+    hint = _parameter_hint(configurable.wrapped, param)
     if hint is _UNJUDGED:
         return None
     resolved = _resolve_macros(value)
@@ -179,45 +180,71 @@ def _construction(wrapped: Any) -> tuple[Any, bool]:
     return wrapped, False
 
 
-def _parameters(wrapped: Any) -> list[inspect.Parameter]:
-    """The parameters gin can bind by name; none when the signature cannot be read (builtins)."""
+def _signature(wrapped: Any) -> inspect.Signature | None:
+    """The signature gin binds ``wrapped`` by (annotations as written); None when it cannot be read. Read
+    once per class or function: a config binds many parameters of each."""
+    try:
+        return _cached_signature(wrapped)
+    except TypeError:  # not hashable
+        return _read_signature(wrapped)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_signature(wrapped: Any) -> inspect.Signature | None:
+    return _read_signature(wrapped)
+
+
+def _read_signature(wrapped: Any) -> inspect.Signature | None:
     target, is_class = _construction(wrapped)
     try:
-        parameters = list(inspect.signature(target).parameters.values())
+        signature = inspect.signature(target)
     except (TypeError, ValueError):
-        return []
+        return None
+    parameters = list(signature.parameters.values())
     if is_class and parameters and parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
                                                            inspect.Parameter.POSITIONAL_OR_KEYWORD):
-        parameters = parameters[1:]
+        signature = signature.replace(parameters=parameters[1:])  # self or cls: gin's to fill
+    return signature
+
+
+def _parameters(wrapped: Any) -> list[inspect.Parameter]:
+    """The parameters gin can bind by name; none when the signature cannot be read (builtins)."""
+    signature = _signature(wrapped)
+    parameters = signature.parameters.values() if signature is not None else ()
     return [p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
-def _parameter_hints(wrapped: Any) -> dict[str, Any]:
-    """``{parameter: annotation}`` for the annotations that resolve; ``X = None`` reads as ``Optional[X]``."""
-    target, _ = _construction(wrapped)
+def _parameter_hint(wrapped: Any, param: str) -> Any:
+    """The annotation of ``wrapped``'s parameter ``param``, resolved (``X = None`` reads as ``Optional[X]``);
+    :data:`_UNJUDGED` when there is none or it does not resolve."""
+    parameter = next((p for p in _parameters(wrapped) if p.name == param), None)
+    if parameter is None:
+        return _UNJUDGED
+    hint = _resolved(_construction(wrapped)[0], parameter.annotation)
+    if hint is _UNJUDGED or parameter.default is not None:
+        return hint
+    return typing.Optional[hint]
+
+
+def _resolved(target: Any, annotation: Any) -> Any:
+    """``annotation`` as an object: a string (``from __future__ import annotations``) evaluated where
+    ``target`` was defined, as ``typing.get_type_hints`` would, for this one annotation only (the others
+    may name what is not importable at run time); :data:`_UNJUDGED` when it does not resolve."""
+    if annotation is inspect.Parameter.empty or annotation is inspect.Signature.empty:
+        return _UNJUDGED
+    if not isinstance(annotation, str):
+        return annotation
+    namespace = getattr(inspect.unwrap(target), "__globals__", None) if callable(target) else None
     try:
-        resolved = typing.get_type_hints(target)
-    except Exception:  # one unresolvable name fails them all: resolve each below
-        resolved = {}
-    namespace = getattr(inspect.unwrap(target), "__globals__", {}) if callable(target) else {}
-    hints = {}
-    for parameter in _parameters(wrapped):
-        hint = resolved.get(parameter.name, parameter.annotation)
-        if hint is inspect.Parameter.empty:
-            continue
-        if isinstance(hint, str):
-            try:
-                hint = eval(hint, dict(namespace))  # what typing.get_type_hints does, one name at a time
-            except Exception:
-                continue
-        hints[parameter.name] = typing.Optional[hint] if parameter.default is None else hint
-    return hints
+        return eval(annotation, dict(namespace or {}))
+    except Exception:
+        return _UNJUDGED
 
 
 def _return_hint(target: Any) -> Any:
     try:
-        return typing.get_type_hints(target).get("return", _UNJUDGED)
-    except Exception:
+        return _resolved(target, inspect.signature(target).return_annotation)
+    except (TypeError, ValueError):
         return _UNJUDGED
 
 
