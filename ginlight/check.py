@@ -125,7 +125,7 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
     if hint is _UNJUDGED:
         return None
     resolved = _resolve_macros(value)
-    if _judge(resolved, hint) is not False:
+    if _is_default(configurable.wrapped, param, resolved) or _judge(resolved, hint) is not False:
         return None
     name = statement.name if statement else (f"{scope}/{selector}" if scope else selector)
     written = statement.value if statement else value
@@ -153,6 +153,16 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
     return Problem(f"'{name}.{param}' is bound to {given}, but it takes {expected}.",
                    statement and statement.location,
                    suggestion or "Bind a value of that type.")
+
+
+def _is_default(wrapped: Any, param: str, value: Any) -> bool:
+    """Whether ``value`` is the parameter's own default, which its library chose whatever its annotation
+    says (an operative config binds every default)."""
+    default = next((p.default for p in _parameters(wrapped) if p.name == param), inspect.Parameter.empty)
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # a comparison that is not a bool (arrays)
+        return False
 
 
 def _wrapped(name: str) -> Any:

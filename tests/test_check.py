@@ -14,7 +14,8 @@ import gin
 import pytest
 from absl import flags
 
-from conftest import CONFIGS, SHIPPED
+from benchmarks import check_time
+from conftest import CONFIGS, REPO, SHIPPED
 from ginlight import check, config, sweep
 from ginlight.cli import check as check_command
 from ginlight.cli import train as train_command
@@ -283,3 +284,20 @@ def test_no_false_alarm_on_third_party_classes_and_unjudgeable_annotations(parse
     (tmp_path / f"{module}.py").write_text(DEFERRED)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert parsed("", base=THIRD_PARTY.format(module=module)) == []
+
+
+def test_the_readme_s_check_command_passes(capsys, monkeypatch):
+    command = "ginlight-check --gin_file=configs/classifier.gin --strict"
+    assert f"    {command}\n" in (REPO / "README.md").read_text()
+    status, out, err = run_check(command.split()[1:], REPO, capsys, monkeypatch)
+    assert status == 0 and err == "", err
+    assert out == "ginlight-check: 0 error(s), 0 warning(s) in configs/classifier.gin.\n"
+
+
+def test_the_check_time_benchmark_prints_a_row_per_shipped_config(capsys, monkeypatch):
+    """docs/performance.md: `python -m benchmarks.check_time` (speed itself is not asserted here)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr("sys.argv", ["check_time", "--repeats=1"])
+    check_time.main()
+    rows = [row.split(" | ")[0].lstrip("| ") for row in capsys.readouterr().out.splitlines() if row.startswith("| ")]
+    assert rows[2:] == [path.name for path in SHIPPED]
