@@ -21,6 +21,7 @@ costs a user more than a mistake found at build time.
 
 from __future__ import annotations
 
+import collections
 import collections.abc
 import difflib
 import enum
@@ -91,7 +92,7 @@ def problems(roots: Mapping[str, Sequence[str]]) -> list[Problem]:
             problem = _type_problem(scope, selector, param, value, statement)
             if problem is not None:
                 found.append(problem)
-                wrong_references.update(id(ref) for ref in _references(value))
+                wrong_references.update(id(ref) for ref in _references(_resolve_macros(value)))
     reach = _Reach(roots, wrong_references, statements)
     found += reach.required
     found += _unreached(reach, statements)
@@ -137,11 +138,11 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
         short = written.name if isinstance(written, gin_text.Reference) else ref
         if resolved.evaluate and _judge_callable(resolved, hint):
             return Problem(f"'{name}.{param}' is bound as an instance, `@{short}()`, but it takes {expected}.",
-                           statement and statement.location,
+                           statement.location if statement else None,
                            f"Drop the parentheses: `{name}.{param} = @{short}`; it is called for you.")
         if not resolved.evaluate and inspect.isclass(resolved.configurable.wrapped):
             return Problem(f"'{name}.{param}' is bound to the class itself, `@{short}`, but it takes {expected}.",
-                           statement and statement.location,
+                           statement.location if statement else None,
                            f"Add parentheses for an instance: `{name}.{param} = @{short}()`.")
     if isinstance(resolved, str):
         close = difflib.get_close_matches(resolved, _literal_strings(hint), n=1, cutoff=0.5)
@@ -151,7 +152,7 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
     if classes:
         suggestion = f"`@{classes[0]}` passes the class itself: write `@{classes[0]}()` for an instance."
     return Problem(f"'{name}.{param}' is bound to {given}, but it takes {expected}.",
-                   statement and statement.location,
+                   statement.location if statement else None,
                    suggestion or "Bind a value of that type.")
 
 
@@ -503,7 +504,8 @@ class _Reach:
         self._seen: set[tuple[tuple[str, ...], str, bool]] = set()
         # (scope, configurable, evaluated, parameters its caller passes, whether and where to check what it
         # needs: the binding that references it)
-        queue: list[tuple[tuple[str, ...], Any, bool, Sequence[str], tuple[str | None] | None]] = []
+        queue: collections.deque[tuple[tuple[str, ...], Any, bool, Sequence[str], tuple[str | None] | None]]
+        queue = collections.deque()
         for name, passed in roots.items():
             try:
                 configurable = internals.configurable(name)
@@ -511,8 +513,8 @@ class _Reach:
                 configurable = None
             if configurable is not None:
                 queue.append(((), configurable, True, passed, (None,)))
-        while queue and len(self._seen) < _MAX_CALLS:
-            queue += self._call(*queue.pop())
+        while queue and len(self._seen) < _MAX_CALLS:  # in the order the config writes its references
+            queue += self._call(*queue.popleft())
 
     def _call(self, scope: tuple[str, ...], configurable: Any, evaluate: bool, passed: Sequence[str],
               required_at: tuple[str | None] | None) -> list:
@@ -578,13 +580,15 @@ def _unreached(reach: _Reach, statements: Mapping[tuple[str, str, str], gin_text
                     "gin ignores the binding.", location,
                     f"Did you mean '{close[0]}/'?" if close else
                     f"The scopes the config enters are: {', '.join(scopes) or 'none'}.", unreached=True))
+            elif _may_be_called_by_code(configurable):
+                continue  # the user's code may call it, in scopes no reference enters
             elif selector in reach.called:
                 where = ", ".join(sorted(f"'{s}'" if s else "no scope" for s in reach.called[selector]))
                 found.append(Problem(
                     f"'{name}' is bound in scope '{scope}', but '{short}' is only called in {where}: "
                     "gin ignores the binding.", location,
                     f"Bind it in the scope where it is called, or reference `@{scope}/{short}()`.", unreached=True))
-            elif not _may_be_called_by_code(configurable):
+            else:
                 found.append(Problem(
                     f"'{name}' is bound, but nothing the config builds calls '{short}': gin ignores the binding.",
                     location, f"Reference it (`@{short}()`, or `@{short}` for a callable) where it belongs, "

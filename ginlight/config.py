@@ -317,7 +317,8 @@ def _scalar_parameters(wrapped: Any) -> dict[str, str]:
         kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)] if hint else []
         if kinds and all(isinstance(t, type) and t in _SCALARS for t in kinds):  # Callable[[A], B] has a list
             scalar[parameter.name] = _SCALARS[kinds[0]]
-        elif type(parameter.default) in _SCALARS and str not in kinds and typing.Any not in kinds:
+        elif (type(parameter.default) in _SCALARS and str not in kinds and typing.Any not in kinds
+              and not any(typing.get_origin(t) is typing.Literal for t in kinds)):  # Union[int, Literal['auto']]
             scalar[parameter.name] = _SCALARS[type(parameter.default)]
     return scalar
 

@@ -301,3 +301,78 @@ def test_the_check_time_benchmark_prints_a_row_per_shipped_config(capsys, monkey
     check_time.main()
     rows = [row.split(" | ")[0].lstrip("| ") for row in capsys.readouterr().out.splitlines() if row.startswith("| ")]
     assert rows[2:] == [path.name for path in SHIPPED]
+
+
+ANNOTATED = '''\
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Callable, Literal, Mapping, Optional, Sequence, Union
+
+import gin
+import torch
+
+
+class Mode(enum.Enum):
+    FAST = "fast"
+    SLOW = "slow"
+
+
+def make_module() -> torch.nn.Module:
+    return torch.nn.Identity()
+
+
+def make_anything():
+    return 1
+
+
+@gin.configurable
+def annotated(count: int = 1, ratio: float = 0.5, names: Sequence[str] = (), pair: tuple[int, str] = (1, "a"),
+              sizes: Mapping[str, list[int]] = None, mode: Mode = Mode.FAST, kind: Union[int, Literal["auto"]] = 1,
+              path: Path = Path("."), act: type[torch.nn.Module] = torch.nn.ReLU, fn: Callable[[int], int] = abs,
+              module: Optional[torch.nn.Module] = None, untyped=None, **rest: int):
+    return count
+'''
+
+
+@pytest.mark.parametrize("binding, says", [
+    ("count = 1.5", "bound to the float 1.5, but it takes int"),
+    ("count = True", None),  # a bool is an int
+    ("ratio = 2", None),  # an int where a float belongs
+    ("names = 'abc'", None),  # a string is a sequence of strings
+    ("names = ['a', 2]", "bound to `['a', 2]`, but it takes Sequence[str]"),
+    ("pair = (1, 'a', 3)", "bound to `(1, 'a', 3)`, but it takes tuple[int, str]"),
+    ("pair = [2, 'b']", None),
+    ("sizes = {'a': [1, 2.5]}", "bound to `{'a': [1, 2.5]}`, but it takes Mapping[str, list[int]] or None"),
+    ("sizes = {1: [1]}", "bound to `{1: [1]}`, but it takes Mapping[str, list[int]] or None"),
+    ("mode = 'slow'", None),  # an enum's value
+    ("mode = 'SLOW'", None),  # its name
+    ("mode = 'medium'", "bound to the string 'medium', but it takes Mode"),
+    ("kind = 'auto'", None),
+    ("kind = 'manual'", "bound to the string 'manual', but it takes one of 'auto' or int"),
+    ("path = '/tmp'", None),  # a string where a path belongs
+    ("act = @torch.nn.GELU", None),
+    ("act = @torch.nn.Linear()", "bound as an instance, `@torch.nn.Linear()`, but it takes type[Module]"),
+    ("act = @{module}.make_module", None),  # a function may make the class
+    ("fn = 3", "bound to the int 3, but it takes Callable[[int], int]"),
+    ("fn = @{module}.make_anything", None),
+    ("module = @{module}.make_module()", None),
+    ("module = @{module}.make_anything()", None),  # no return annotation: cannot be judged
+    ("module = @torch.optim.SGD", "bound to the class itself, `@torch.optim.SGD`, but it takes Module or None"),
+    ("untyped = 'anything'", None),
+])
+def test_values_are_judged_against_their_annotations(binding, says, parsed, tmp_path, monkeypatch):
+    module = f"annotated_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(ANNOTATED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    binding = binding.replace("{module}", module)
+    problems = [p for p in parsed(f"import {module}\nSystem.model = @torch.nn.Linear()\n"
+                                  f"torch.nn.Linear.in_features = 1\ntorch.nn.Linear.out_features = 1\n"
+                                  f"System.criterion = @{module}.annotated\n"
+                                  f"{module}.annotated.{binding}\n") if not p.unreached]
+    if says is None:
+        assert problems == []
+    else:
+        assert only(problems).message == f"'{module}.annotated.{binding.split(' = ')[0]}' is {says}."
+        assert problems[0].location.endswith(f"case.gin:{NEXT + 5}")
