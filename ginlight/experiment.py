@@ -25,14 +25,15 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from ginlight import check, checkpoint, config, distributed, pruning, registry, rundir, slurm, source, trackers
+from ginlight import (check, checkpoint, config, distributed, internals, pruning, registry, rundir, slurm, source,
+                      trackers)
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system
 from ginlight.stages import STAGES
-from ginlight.system import System
+from ginlight.system import ADAPTER_TYPES, System
 from ginlight.trainer import DETERMINISTIC, build_trainer, gin_calls, spawns_ranks, trainer_defaults
 
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
@@ -298,9 +299,10 @@ def _execute(
 
 def gin_roots() -> dict[str, tuple[str, ...]]:
     """What ginlight calls through gin whatever a config references, each with the parameters it passes: the
-    Experiment, what building the trainer calls, and a sweep's pruners. The check of a config
+    Experiment, what building the trainer calls, the adapters a System builds, and a sweep's pruners. The check of a config
     (:mod:`ginlight.check`) follows references from these."""
-    return {_EXPERIMENT: (), **gin_calls(), **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
+    return {_EXPERIMENT: (), **gin_calls(), **{internals.registered_name(cls): () for cls in ADAPTER_TYPES.values()},
+            **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
 
 
 def check_config(strict: bool = False) -> list[check.Problem]:

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ginlight_train
+from conftest import ginlight_train, run_dirs
 from documented_configs import check_command, write_documented
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ def test_every_config_the_readme_and_docs_write_out_passes_the_strict_check(tmp_
         assert result.stdout.startswith("ginlight-check: 0 error(s), 0 warning(s)"), result.stdout
 
 
-def test_ginlight_train_warns_of_a_scope_typo_and_runs_and_leaves_nothing_on_a_type_error(tmp_path):
+def test_ginlight_train_warns_of_a_scope_typo_and_its_operative_config_passes_strictly(tmp_path):
     write_documented(tmp_path)
     my = (tmp_path / "my.gin").read_text()
     lines = len(my.splitlines())
@@ -29,9 +29,19 @@ def test_ginlight_train_warns_of_a_scope_typo_and_runs_and_leaves_nothing_on_a_t
                                        "Trainer.limit_train_batches = 2\nTrainer.limit_val_batches = 1\n")
     result = ginlight_train("--gin_file=typo.gin", "--root_dir=runs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert f"warning: typo.gin:{lines + 1}: 'trian/ginlight.data.digits.seed' is bound in scope 'trian'" in result.stderr
+    warning = f"warning: typo.gin:{lines + 1}: 'trian/ginlight.data.digits.seed' is bound in scope 'trian'"
+    assert warning in result.stderr
     assert "Did you mean 'train/'?" in result.stderr
+    (run_dir,) = run_dirs(tmp_path / "runs")  # what the run called, defaults and ginlight's own calls included
+    result = subprocess.run(check_command(f"--gin_file={run_dir / 'operative_config.gin'}"), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
 
+
+def test_ginlight_train_leaves_no_run_directory_on_a_type_error(tmp_path):
+    write_documented(tmp_path)
+    my = (tmp_path / "my.gin").read_text()
+    lines = len(my.splitlines())
     (tmp_path / "wrong.gin").write_text(my + "DataLoader.batch_size = 32.0\n")
     result = ginlight_train("--gin_file=wrong.gin", "--root_dir=wrong-runs", cwd=tmp_path)
     assert result.returncode == 2
