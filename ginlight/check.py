@@ -355,14 +355,16 @@ def _judge_object(obj: Any, hint: Any) -> Verdict:
 
 
 def _judge_instance(obj: Any, cls: type) -> Verdict:
-    """``isinstance``, with what libraries accept by convention: ints where floats belong, strings where paths
-    do, an enum's values or names where the enum does."""
+    """``isinstance``, with what libraries accept by convention: ints where floats belong, a list or tuple
+    where either does, strings where paths do, an enum's values or names where the enum does."""
     if getattr(cls, "_is_protocol", False):
         return None
     if cls is float:
         return isinstance(obj, (int, float))
     if cls is complex:
         return isinstance(obj, (int, float, complex))
+    if cls in (list, tuple) and isinstance(obj, (list, tuple)):  # as for list[T] and tuple[T, ...]
+        return True
     if issubclass(cls, (pathlib.PurePath, os.PathLike)) and isinstance(obj, str):
         return True
     if issubclass(cls, enum.Enum) and not isinstance(obj, cls):
