@@ -21,6 +21,7 @@ from ginlight.cli import check as check_command
 from ginlight.cli import train as train_command
 from ginlight.errors import ConfigError
 from ginlight.experiment import gin_roots
+from ginlight.slurm import SlurmLauncher
 
 # A config that trains (the README's minimal one, short); each test appends its mistake.
 BASE = """\
@@ -202,15 +203,16 @@ def test_ginlight_train_reports_every_error_before_a_run_directory_exists(tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_swept_value_is_checked_before_any_trial(tmp_path, monkeypatch):
+@pytest.mark.parametrize("launcher", [None, SlurmLauncher()], ids=["local", "slurm"])
+def test_a_swept_value_is_checked_before_any_trial_is_started_or_submitted(launcher, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "case.gin").write_text(BASE)
     space = sweep.load_search_space(["DataLoader.batch_size=[16, 32.0]"], None)
     with pytest.raises(ConfigError) as error:
-        sweep.run_sweep(["case.gin"], [], space, root_dir=tmp_path / "runs")
+        sweep.run_sweep(["case.gin"], [], space, root_dir=tmp_path / "runs", launcher=launcher)
     assert "'DataLoader.batch_size' is bound to the float 32.0, but it takes int or None." in error.value.message
     assert "sweeping `DataLoader.batch_size = 32.0`" in error.value.message
-    assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "runs").exists()  # where a trial's run, and a job's log, would be
 
 
 @pytest.mark.parametrize("files", [[p] for p in SHIPPED] + [[CONFIGS / "classifier.gin", p]
