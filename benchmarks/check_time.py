@@ -7,7 +7,7 @@ One process: torch, Lightning and ginlight's runner are imported first, as every
 and not timed. For each shipped config it times, in turns so that a change in the
 machine's load falls on all three, ``ginlight.config.load`` (the parse every command
 does), then on that parse ``ginlight.config.describe`` (what ``--print_config`` adds) and
-``ginlight.check.problems`` (what ``ginlight-check`` and the start of ``ginlight-train``
+``ginlight.experiment.config_problems`` (what ``ginlight-check`` and the start of ``ginlight-train``
 add). The first round is the cold one (signatures and annotations read for the first
 time); the medians are of the rounds after it.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import gin
 
-from ginlight import check, config
-from ginlight.experiment import gin_roots, implicit_defaults
+from ginlight import config
+from ginlight.experiment import config_problems, implicit_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -49,7 +49,7 @@ def measure(gin_file: Path, repeats: int) -> dict[str, list[float]]:
         times["parse"].append(_timed(lambda: config.load([gin_file], search_paths=[CONFIGS])))
         times["print_config"].append(_timed(lambda: config.describe(implicit_defaults())))
         found = []
-        times["check"].append(_timed(lambda: found.extend(check.problems(gin_roots()))))
+        times["check"].append(_timed(lambda: found.extend(config_problems())))
         if found:
             raise RuntimeError(f"{gin_file.name} has problems:\n" + "\n".join(map(str, found)))
     gin.clear_config()

@@ -40,7 +40,7 @@ import gin
 from ginlight import config, gin_text, internals
 from ginlight.errors import ConfigError
 
-__all__ = ["Problem", "problems", "check"]
+__all__ = ["Problem", "problems", "raise_errors"]
 
 # A verdict is True (fits), False (does not) or None (cannot be judged: stay silent).
 Verdict = typing.Optional[bool]
@@ -60,10 +60,9 @@ class Problem:
         return str(ConfigError(self.message, self.location, self.hint))
 
 
-def check(roots: Mapping[str, Sequence[str]], strict: bool = False) -> list[Problem]:
-    """Raises one :class:`ConfigError` listing every error of the parsed config (see :func:`problems`);
-    returns the warnings. With ``strict``, unreached bindings are errors too."""
-    found = problems(roots)
+def raise_errors(found: Sequence[Problem], strict: bool = False) -> list[Problem]:
+    """Raises one :class:`ConfigError` listing every error among ``found`` (see :func:`problems`); returns the
+    warnings. With ``strict``, unreached bindings are errors too."""
     errors = [p for p in found if strict or not p.unreached]
     if len(errors) == 1:
         raise ConfigError(errors[0].message, errors[0].location, errors[0].hint)
@@ -71,7 +70,7 @@ def check(roots: Mapping[str, Sequence[str]], strict: bool = False) -> list[Prob
         raise ConfigError(f"{len(errors)} mistakes in the config, found before anything was built:\n"
                           + "\n".join("  " + str(e).replace("\n", "\n    ") for e in errors),
                           hint="Fix each at its line; `ginlight-check` with the same flags lists them again.")
-    return found
+    return list(found)
 
 
 def problems(roots: Mapping[str, Sequence[str]]) -> list[Problem]:
@@ -371,9 +370,16 @@ def _judge_instance(obj: Any, cls: type) -> Verdict:
         names = [str(m.name).lower() for m in cls] + [str(m.value).lower() for m in cls]
         return isinstance(obj, (str, int)) and str(obj).lower() in names
     try:
-        return isinstance(obj, cls)
+        return isinstance(obj, cls) or _accepted_instead(type(obj), cls)
     except TypeError:
         return None
+
+
+def _accepted_instead(cls: type, hint: type) -> bool:
+    """Whether ``hint``'s library takes ``cls`` although its annotation names ``hint``
+    (:data:`ginlight.internals.ACCEPTED_FOR_ANNOTATION`)."""
+    accepted = internals.ACCEPTED_FOR_ANNOTATION.get(f"{hint.__module__}.{hint.__qualname__}")
+    return accepted is not None and any(f"{k.__module__}.{k.__qualname__}" == accepted for k in cls.__mro__)
 
 
 def _judge_subclass(cls: type, hint: Any) -> Verdict:
@@ -433,7 +439,7 @@ def _judge_class(cls: type, hint: Any, exact: bool) -> Verdict:
     if target is float and issubclass(cls, int):
         return True
     try:
-        if issubclass(cls, target):
+        if issubclass(cls, target) or _accepted_instead(cls, target):
             return True
         if exact:
             return False

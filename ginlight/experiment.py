@@ -37,7 +37,7 @@ from ginlight.system import ADAPTER_TYPES, System
 from ginlight.trainer import DETERMINISTIC, build_trainer, gin_calls, spawns_ranks, trainer_defaults
 
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
-           "check_config", "gin_roots"]
+           "check_config", "config_problems", "gin_roots"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -221,10 +221,10 @@ def _execute(
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
     config.load(gin_files, bindings, search_paths, projects)
+    trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
     if not resuming and not os.environ.get(RUN_DIR_ENV):  # a resumed config ran already; a DDP rank's rank 0 checked
         for warning in check_config():
             print(f"warning: {warning}", file=sys.stderr)
-    trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
     seed = int(os.environ[SEED_ENV]) if inherited_dir else _choose_seed()
@@ -305,10 +305,16 @@ def gin_roots() -> dict[str, tuple[str, ...]]:
             **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
 
 
+def config_problems() -> list[check.Problem]:
+    """Every problem of the parsed config (:func:`ginlight.check.problems`), found before anything is built,
+    with the loggers' locations ginlight binds (:func:`ginlight.trackers.bind_locations`) counted as bound."""
+    trackers.bind_locations()
+    return check.problems(gin_roots())
+
+
 def check_config(strict: bool = False) -> list[check.Problem]:
-    """Checks the parsed config before anything is built (:func:`ginlight.check.check`): raises
-    :class:`ConfigError` listing every error; returns the warnings."""
-    return check.check(gin_roots(), strict)
+    """Raises :class:`ConfigError` listing every error of :func:`config_problems`; returns the warnings."""
+    return check.raise_errors(config_problems(), strict)
 
 
 def implicit_defaults() -> dict[str, dict[str, str]]:

@@ -1,7 +1,7 @@
 """ginlight-check: each kind of mistake found before anything is built, at its line, and no false alarm.
 
 The checks run in this process, through the command's entry point (the function
-the console script calls) or :func:`ginlight.check.problems` on a parsed config;
+the console script calls) or :func:`ginlight.experiment.config_problems` on a parsed config;
 test_check_command.py runs the real commands in subprocesses.
 """
 
@@ -20,7 +20,7 @@ from ginlight import check, config, sweep
 from ginlight.cli import check as check_command
 from ginlight.cli import train as train_command
 from ginlight.errors import ConfigError
-from ginlight.experiment import gin_roots
+from ginlight.experiment import config_problems
 from ginlight.slurm import SlurmLauncher
 
 # A config that trains (the README's minimal one, short); each test appends its mistake.
@@ -59,7 +59,7 @@ def parsed(tmp_path):
     def parse(text: str, base: str = BASE) -> list[check.Problem]:
         (tmp_path / "case.gin").write_text(base + textwrap.dedent(text))
         config.parse([tmp_path / "case.gin"])
-        return check.problems(gin_roots())
+        return config_problems()
 
     yield parse
     gin.clear_config()
@@ -161,6 +161,16 @@ def test_references_are_judged_by_what_they_make_and_uncalled_ones_as_callables(
                                                                                  str(NEXT + 2)]
 
 
+def test_a_class_its_library_takes_against_its_own_annotation_is_no_error(parsed):
+    assert parsed("Trainer.logger = @LitLogger()\n", base=BASE.replace("Trainer.logger = False\n", "")) == []
+
+
+def test_what_ginlight_binds_for_a_logger_counts_as_bound(parsed):
+    """A CSV logger bound without its required save_dir writes into the run directory (ginlight.trackers)."""
+    assert parsed("Trainer.logger = [@CSVLogger(), @TensorBoardLogger()]\n",
+                  base=BASE.replace("Trainer.logger = False\n", "")) == []
+
+
 def test_element_types_of_tuples_and_dicts_are_checked(parsed):
     problems = parsed("ginlight.data.digits.fractions = (0.1, 'a')\n"
                       "System.param_groups = {'encoder': 3}\n"
@@ -222,7 +232,7 @@ def test_no_false_alarm_on_a_shipped_config(files, monkeypatch):
     monkeypatch.chdir(CONFIGS.parent)
     try:
         config.load(files, search_paths=["."])
-        assert check.problems(gin_roots()) == []
+        assert config_problems() == []
     finally:
         gin.clear_config()
 

@@ -4,6 +4,7 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 
 import gin
@@ -137,6 +138,15 @@ def test_gin_reads_a_class_s_parameters_from_the_first_init_or_new_in_its_mro():
     with pytest.raises(ValueError, match="parameter named 'width'"):
         gin.parse_config("internals_test.Child.width = 1")
     gin.clear_config()
+
+
+def test_lightning_s_litlogger_is_a_fabric_logger_only_where_trainer_logger_names_pytorch_s_logger():
+    from lightning.pytorch.loggers import LitLogger, Logger  # not at the top: the names are the point here
+
+    ((annotated, accepted),) = internals.ACCEPTED_FOR_ANNOTATION.items()
+    names = {f"{k.__module__}.{k.__qualname__}" for k in LitLogger.__mro__}
+    assert annotated == f"{Logger.__module__}.{Logger.__qualname__}" and annotated not in names and accepted in names
+    assert Logger in typing.get_args(typing.get_type_hints(Trainer.__init__)["logger"])
 
 
 def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):

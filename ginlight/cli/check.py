@@ -16,7 +16,7 @@ from typing import Sequence
 
 from absl import flags
 
-from ginlight import check, config
+from ginlight import config
 from ginlight.cli import common
 
 common.define_gin_flags()
@@ -33,10 +33,10 @@ def main(argv: Sequence[str]) -> int:
     try:
         # Here, not at the top, to keep --help fast (it loads Lightning); importing it registers ginlight's
         # own configurables, which the config may name.
-        from ginlight.experiment import gin_roots
+        from ginlight.experiment import config_problems
 
         config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
-        found = check.problems(gin_roots())
+        found = config_problems()
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
     errors = [p for p in found if FLAGS.strict or not p.unreached]
