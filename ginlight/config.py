@@ -96,6 +96,11 @@ def set_aside() -> Iterator[None]:
             sys.path[:] = path
 
 
+def statements() -> list[gin_text.Statement]:
+    """The statements of the config :func:`parse` read last, in order: where each binding is written."""
+    return list(_statements)
+
+
 def register_referenced(statements: Sequence[gin_text.Statement], texts: Iterable[str]) -> None:
     """Registers the components that ``statements`` name in bindings and references: the stack's
     (:func:`ginlight.registry.register_named`), then any other class or callable named by its import path
@@ -360,7 +365,8 @@ def _scalar_parameters(wrapped: Any) -> dict[str, str]:
         kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)] if hint else []
         if kinds and all(isinstance(t, type) and t in _SCALARS for t in kinds):  # Callable[[A], B] has a list
             scalar[parameter.name] = _SCALARS[kinds[0]]
-        elif type(parameter.default) in _SCALARS and str not in kinds and typing.Any not in kinds:
+        elif (type(parameter.default) in _SCALARS and str not in kinds and typing.Any not in kinds
+              and not any(typing.get_origin(t) is typing.Literal for t in kinds)):  # Union[int, Literal['auto']]
             scalar[parameter.name] = _SCALARS[type(parameter.default)]
     return scalar
 

@@ -25,7 +25,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from ginlight import checkpoint, config, distributed, project, registry, rundir, slurm, source, trackers
+from ginlight import (check, checkpoint, config, distributed, internals, project, pruning, registry, rundir, slurm,
+                      source, trackers)
 from ginlight import trust as trust_policy
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
@@ -33,11 +34,11 @@ from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system, trains_on_cpu
 from ginlight.stages import STAGES
-from ginlight.system import System
-from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
+from ginlight.system import ADAPTER_TYPES, System
+from ginlight.trainer import DETERMINISTIC, build_trainer, gin_calls, spawns_ranks, trainer_defaults
 
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
-           "recorded_threads"]
+           "recorded_threads", "check_config", "config_problems", "gin_roots"]
 
 # Lightning's DDP launcher reruns the command once per extra rank; these tell
 # those processes which run directory and seed rank 0 chose.
@@ -285,6 +286,9 @@ def _execute(
         if continued is not None:
             return resume(continued, argv=argv)
     trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
+    if not resuming and not os.environ.get(RUN_DIR_ENV):  # a resumed config ran already; a DDP rank's rank 0 checked
+        for warning in check_config():
+            print(f"warning: {warning}", file=sys.stderr)
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
     seed = int(os.environ[SEED_ENV]) if inherited_dir else _choose_seed()
@@ -357,6 +361,26 @@ def _execute(
                           weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()))
             feed.finish(record)
     return RunResult(path, status, metrics, best)
+
+
+def gin_roots() -> dict[str, tuple[str, ...]]:
+    """What ginlight calls through gin whatever a config references, each with the parameters it passes: the
+    Experiment, what building the trainer calls, the adapters a System builds, and a sweep's pruners. The check of a config
+    (:mod:`ginlight.check`) follows references from these."""
+    return {_EXPERIMENT: (), **gin_calls(), **{internals.registered_name(cls): () for cls in ADAPTER_TYPES.values()},
+            **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
+
+
+def config_problems() -> list[check.Problem]:
+    """Every problem of the parsed config (:func:`ginlight.check.problems`), found before anything is built,
+    with the loggers' locations ginlight binds (:func:`ginlight.trackers.bind_locations`) counted as bound."""
+    trackers.bind_locations()
+    return check.problems(gin_roots())
+
+
+def check_config(strict: bool = False) -> list[check.Problem]:
+    """Raises :class:`ConfigError` listing every error of :func:`config_problems`; returns the warnings."""
+    return check.raise_errors(config_problems(), strict)
 
 
 def implicit_defaults() -> dict[str, dict[str, str]]:

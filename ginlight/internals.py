@@ -72,6 +72,12 @@ def registered_name(obj: Any) -> str | None:
     return None if found is None else found.selector
 
 
+def construction_function(cls: type) -> Any:
+    """What gin calls to build ``cls`` and reads its parameters from: the first ``__init__`` or ``__new__`` in
+    its MRO; gin's private ``gin.config._find_class_construction_fn``, checked on gin-config 0.5.0."""
+    return gin.config._find_class_construction_fn(cls)
+
+
 def set_include_folders(folders: Iterable[str]) -> None:
     """Makes ``folders`` the places gin looks for an ``include`` in, replacing those of earlier parses:
     gin's private ``gin.config._LOCATION_PREFIXES``, checked on gin-config 0.5.0 (its public
@@ -118,6 +124,11 @@ REQUIRED_UNBOUND = re.compile(r"Required bindings for `([^`]+)` not provided in 
 # ---- Lightning (checked on 2.6) -----------------------------------------------------------------
 # Lightning is imported inside the functions that need it: ginlight-train imports this module
 # (through ginlight.config) before it parses its flags, and --help must not wait for Lightning.
+
+#: Classes a library takes where its annotations name a narrower one, ``{annotated: also accepted}`` by
+#: qualified name, for :mod:`ginlight.check`: ``Trainer.logger`` is annotated with lightning.pytorch's
+#: ``Logger``, and Lightning's own ``LitLogger`` is a lightning.fabric ``Logger`` only (checked on 2.6.6).
+ACCEPTED_FOR_ANNOTATION = {"lightning.pytorch.loggers.logger.Logger": "lightning.fabric.loggers.logger.Logger"}
 
 #: The attribute Lightning sets on a LightningModule before and after each hook call: private
 #: ``LightningModule._current_fx_name``, checked on lightning 2.6.

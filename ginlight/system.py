@@ -23,7 +23,8 @@ from ginlight.stages import METRIC_MODES, MODES
 
 __all__ = ["System"]
 
-_ADAPTER_TYPES = {
+#: The adapters a System has in each mode; it builds those it is not given, with their gin bindings.
+ADAPTER_TYPES = {
     "batch": BatchAdapter,
     "criterion": CriterionAdapter,
     "metrics": MetricsAdapter,
@@ -317,12 +318,12 @@ def _check_modes(name: str, value: Mapping[str, Any] | None, allowed: Sequence[s
 
 
 def _adapters(given: Mapping[str, Any], mode: str) -> dict[str, Any]:
-    unknown = sorted(set(given) - set(_ADAPTER_TYPES))
+    unknown = sorted(set(given) - set(ADAPTER_TYPES))
     if unknown:
         raise ConfigError(f"System.adapters['{mode}'] has unknown entries {unknown}; "
-                          f"the entries are {', '.join(_ADAPTER_TYPES)}.", binding="System.adapters")
+                          f"the entries are {', '.join(ADAPTER_TYPES)}.", binding="System.adapters")
     adapters = {}
-    for kind, cls in _ADAPTER_TYPES.items():
+    for kind, cls in ADAPTER_TYPES.items():
         adapter = given.get(kind)
         if adapter is None:
             # A predict batch may hold no target.

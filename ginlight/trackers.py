@@ -65,7 +65,7 @@ from lightning.pytorch.utilities.model_summary import ModelSummary
 from ginlight import config, internals, pruning, rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["prepare", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
+__all__ = ["prepare", "bind_locations", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
            "mlflow_artifact_location", "store_root", "run_directory", "RECORD_KEY"]
 
 #: The ``run.json`` entry: ``{"root": where loggers bound without a location write, "runs": [one per logger]}``.
@@ -109,7 +109,7 @@ def prepare(root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
     _check_installed()
     recorded = _recorded(resuming).get("root") if resuming is not None else None
     _root = Path(recorded or root_dir).resolve()
-    _bind_locations()
+    bind_locations()
     _check_mlflow_store()
 
 
@@ -164,7 +164,10 @@ def _check_installed() -> None:
                               hint=f"Install it: {install}")
 
 
-def _bind_locations() -> None:
+def bind_locations() -> None:
+    """Binds the loggers' locations as :func:`prepare` describes, where the config leaves them unbound; again
+    it binds nothing. The check of a config (:func:`ginlight.experiment.check_config`) calls it, so that what
+    ginlight binds counts as bound."""
     bindings = []
     if _referenced(_MLFLOW):
         if not _value(_MLFLOW, "tracking_uri") and _value(_MLFLOW, "save_dir") == "./mlruns":

@@ -21,7 +21,7 @@ from ginlight import config, internals, pruning, rundir, trackers
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
 from ginlight.system import System
 
-__all__ = ["DETERMINISTIC", "PROGRESS_BAR_REFRESH_RATE", "build_trainer", "spawns_ranks", "trainer_defaults"]
+__all__ = ["DETERMINISTIC", "PROGRESS_BAR_REFRESH_RATE", "build_trainer", "gin_calls", "spawns_ranks", "trainer_defaults"]
 
 _MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
 #: ``Trainer.deterministic`` of the trainer ginlight builds: exact reruns, warning about ops that cannot be.
@@ -40,6 +40,17 @@ def trainer_defaults() -> dict[str, str]:
         "callbacks": "[ModelCheckpoint if configured, LastCheckpoint, LearningRateMonitor if a scheduler, "
                      f"TQDMProgressBar(refresh_rate={PROGRESS_BAR_REFRESH_RATE})]",
     }
+
+
+def gin_calls() -> dict[str, tuple[str, ...]]:
+    """What building a trainer calls through gin whatever the config references, each with the parameters it
+    passes: part of where the check of a config starts following references (:mod:`ginlight.check`)."""
+    return {"lightning.Trainer": tuple(trainer_defaults()),
+            "lightning.pytorch.callbacks.LearningRateMonitor": (),
+            "lightning.pytorch.callbacks.TQDMProgressBar": ("refresh_rate",),
+            _MODEL_CHECKPOINT: ("dirpath",),
+            "lightning.pytorch.loggers.TensorBoardLogger": ("save_dir", "name", "version"),
+            "ginlight.callbacks.PredictionWriter": ("output_dir",)}
 
 
 def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path, stage: str) -> Trainer:

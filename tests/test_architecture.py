@@ -19,7 +19,7 @@ LAYERS = [
     ("errors", ["ginlight", "ginlight.errors"]),
     ("gin handling and the registry",
      ["ginlight.config", "ginlight.gin_text", "ginlight.registry", "ginlight.importable", "ginlight.project",
-      "ginlight.internals", "ginlight.source", "ginlight.trust"]),
+      "ginlight.internals", "ginlight.source", "ginlight.check", "ginlight.trust"]),
     ("the parts",
      ["ginlight.stages", "ginlight.system", "ginlight.pending_updates", "ginlight.adapters", "ginlight.callbacks",
       "ginlight.data", "ginlight.models", "ginlight.checkpoint", "ginlight.rundir", "ginlight.trackers",
@@ -33,6 +33,7 @@ LAYERS = [
 LAZY = {
     ("ginlight.cli.train", "ginlight.experiment"): "ginlight-train --help must not wait for Lightning",
     ("ginlight.cli.train", "ginlight.reproduce"): "ginlight-train --help must not wait for Lightning",
+    ("ginlight.cli.check", "ginlight.experiment"): "ginlight-check --help must not wait for Lightning",
     ("ginlight.cli.sweep", "ginlight.sweep"): "ginlight-sweep --help must not wait for Optuna and Lightning",
     ("ginlight.cli.sweep", "ginlight.slurm"): "ginlight-sweep --help must not wait for Lightning",
     ("ginlight.cli.runs", "ginlight.curves"): "a listing must not wait for TensorBoard's reader and numpy",

@@ -127,9 +127,11 @@ CASES = [
          says=["bound as an instance", "Drop the parentheses"], line=NEXT),
     Case("criterion bound as a class", "System.criterion = @torch.nn.CrossEntropyLoss\n",
          says=["System.criterion is the class CrossEntropyLoss", "@CrossEntropyLoss()"], line=NEXT),
-    Case("model bound as a class", "System.model = @ginlight.models.MLP\n", says=["System.model must be"], line=NEXT),
+    Case("model bound as a class", "System.model = @ginlight.models.MLP\n",
+         says=["'System.model' is bound to the class itself", "`System.model = @ginlight.models.MLP()`"], line=NEXT),
     Case("metric bound as a class", "System.metrics = {'val': @torchmetrics.Accuracy}\n",
-         says=["not a torchmetrics Metric"], line=NEXT),
+         says=["'System.metrics' is bound to `{'val': @torchmetrics.Accuracy}`", "write `@torchmetrics.Accuracy()`"],
+         line=NEXT),
     Case("unknown mode in metrics", "System.metrics = {'valid': @torchmetrics.Accuracy()}\n"
          "torchmetrics.Accuracy.task = 'multiclass'\ntorchmetrics.Accuracy.num_classes = 10\n",
          says=["unknown modes ['valid']"], line=NEXT),

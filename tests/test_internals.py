@@ -4,6 +4,7 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 
 import gin
@@ -159,6 +160,36 @@ def test_gin_config_set_aside_is_back_whole_after_the_block_whatever_it_parsed(t
     assert gin.query_parameter("%WIDTH") == 3 and internals.parsed_bindings().get(("OTHER", "gin.macro")) is None
     assert gin.config_is_locked()
     assert gin.config._LOCATION_PREFIXES == [str(tmp_path)]
+
+
+def test_gin_reads_a_class_s_parameters_from_the_first_init_or_new_in_its_mro():
+    class Made:
+        def __new__(cls, size: int):
+            return super().__new__(cls)
+
+    class Child(Made):
+        pass
+
+    class Built(Made):
+        def __init__(self, width: int):
+            pass
+
+    assert internals.construction_function(Child) is Made.__new__
+    assert internals.construction_function(Built) is Built.__init__
+    gin.external_configurable(Child, "internals_test.Child")
+    gin.parse_config("internals_test.Child.size = 1")  # gin binds what that function takes
+    with pytest.raises(ValueError, match="parameter named 'width'"):
+        gin.parse_config("internals_test.Child.width = 1")
+    gin.clear_config()
+
+
+def test_lightning_s_litlogger_is_a_fabric_logger_only_where_trainer_logger_names_pytorch_s_logger():
+    from lightning.pytorch.loggers import LitLogger, Logger  # not at the top: the names are the point here
+
+    ((annotated, accepted),) = internals.ACCEPTED_FOR_ANNOTATION.items()
+    names = {f"{k.__module__}.{k.__qualname__}" for k in LitLogger.__mro__}
+    assert annotated == f"{Logger.__module__}.{Logger.__qualname__}" and annotated not in names and accepted in names
+    assert Logger in typing.get_args(typing.get_type_hints(Trainer.__init__)["logger"])
 
 
 def test_gin_include_folders_are_replaced_not_added_to(tmp_path, gin_config):

@@ -20,7 +20,9 @@ FLAGS = flags.FLAGS
 
 
 def define_gin_flags() -> None:
-    """The flags every command that reads gin files takes."""
+    """The flags every command that reads gin files takes (defined once: commands share a process in tests)."""
+    if "gin_file" in FLAGS:
+        return
     flags.DEFINE_multi_string("gin_file", [], "A .gin file; repeat to compose several, in order.")
     flags.DEFINE_multi_string("gin_bindings", [], "A binding such as 'Trainer.max_epochs=3'; applied after the files.")
     define_search_paths_flag()

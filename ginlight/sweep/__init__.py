@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Sequence
 import gin
 
 from ginlight import config, pruning, rundir
-from ginlight import experiment  # noqa: F401  registers ginlight's own configurables, which _check_config's parse may name
+from ginlight import experiment  # its check; importing it registers ginlight's own configurables, which the config may name
 from ginlight.errors import ConfigError
 from ginlight.sweep.launch import Workers, start_process, trial_command
 from ginlight.sweep.reports import FINISHED, SweepResult, TrialRow, trial_rows, write_results
@@ -179,8 +180,11 @@ def _check_arguments(space: Sequence[Parameter], mode: str, trials: int | None, 
 
 def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], space: Sequence[Parameter],
                   search_paths: Sequence[str | os.PathLike], projects: Sequence[str]) -> None:
-    """Parses the config with each swept value, so that a typo fails now rather than in every trial."""
+    """Parses and checks (:func:`ginlight.experiment.check_config`) the config with each swept value, so that
+    a mistake fails now rather than in every trial; prints the base config's warnings once."""
     config.load(gin_files, bindings, search_paths, projects)
+    for warning in experiment.check_config():
+        print(f"warning: {warning}", file=sys.stderr)
     macros = {p.key for p in space if "." not in p.key}
     defined = {key for key in macros if _macro_defined(key)}
     for parameter in space:
@@ -191,6 +195,7 @@ def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str
         for text in parameter.extremes():
             try:
                 config.parse(gin_files, [*bindings, parameter.binding(text)], search_paths)
+                experiment.check_config()
             except ConfigError as exc:
                 raise ConfigError(f"{exc.message} (sweeping `{parameter.binding(text)}`)",
                                   location=parameter.where, hint=exc.hint) from None
