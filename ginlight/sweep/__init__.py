@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import gin
 
-from ginlight import config, pruning, rundir, source
+from ginlight import config, pruning, rundir
 from ginlight import experiment  # noqa: F401  registers ginlight's own configurables, which _check_config's parse may name
 from ginlight.errors import ConfigError
 from ginlight.sweep.launch import Workers, commands
@@ -135,8 +135,10 @@ def run_sweep(
 
     report_to = {"storage": with_installed_driver(url), "study": study_name, "objective": objective,
                  "pruner": pruner_spec}
-    # Here, trials fork from a warm worker that preloads the config's own modules too (_check_config imported them).
-    start = WarmStart(source.user_modules()) if launcher is None else commands(launcher.start)
+    if launcher is None:  # here, trials fork from a warm worker that preloads the config's own modules too
+        start = WarmStart(config.own_modules(gin_files, search_paths, projects))
+    else:
+        start = commands(launcher.start)
     runner = Workers(opened, storage_of_study, space, budget, objective, direction, sweep_dir, trial_of,
                      workers, write, report_to, start)
     with rundir.console_to_file(sweep_dir / LOG):

@@ -4,7 +4,8 @@ Starting Python and importing torch, Lightning, torchmetrics and ginlight takes
 seconds, most of a short trial. So the sweep starts trials through
 ``multiprocessing``'s forkserver, with those modules and the config's own preloaded
 (``set_forkserver_preload``): the server imports them once, before it has started
-any thread, CUDA or data loading, and forks a fresh process per trial.
+any thread, CUDA or data loading, and forks a fresh process per trial. ``ginlight-sweep``
+starts the server first thing, so that it imports while the sweep process imports too.
 
 A trial is still a process of its own, as ``python -m ginlight.cli.trial`` is: its
 own gin state, seed, run directory and outcome file; its own session (a terminal's
@@ -23,16 +24,18 @@ import sys
 from pathlib import Path
 from typing import Iterable, Mapping
 
+# The server preloads this module: with ginlight's runner (torch, Lightning), what else a run imports as it
+# starts: torchmetrics, TensorBoard's writer (the default logger), Optuna (a pruned trial reports to its study).
+import optuna  # noqa: F401
 import torch
+import torch.utils.tensorboard  # noqa: F401
+import torchmetrics  # noqa: F401
 
 from ginlight import rundir
 from ginlight.sweep.trial import TrialSpec, report
 
-__all__ = ["WarmStart", "Forked", "PRELOAD"]
+__all__ = ["WarmStart", "Forked"]
 
-#: What every trial imports, preloaded by the server: this module imports torch, Lightning and
-#: ginlight's runner; torchmetrics and Optuna (pruning reports to the study) are the rest.
-PRELOAD = ("ginlight.sweep.warm", "torchmetrics", "optuna")
 
 
 class Forked:
@@ -51,11 +54,16 @@ class Forked:
 
 
 class WarmStart:
-    """Starts trials as forks of one warm server, which preloads :data:`PRELOAD` and ``modules`` (the config's)."""
+    """Starts trials as forks of one warm server, which preloads this module and ``modules`` (the config's).
+
+    The server starts with the first trial, unless it runs already: ``ginlight-sweep``
+    starts it as it starts, with the same modules, so that it imports them while the
+    sweep imports its own.
+    """
 
     def __init__(self, modules: Iterable[str] = ()):
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload([*PRELOAD, *modules])
+        self.context.set_forkserver_preload([__name__, *modules])
 
     def __call__(self, spec: TrialSpec, log: Path, env: Mapping[str, str]) -> Forked:
         """Starts the trial ``spec``, its console output in ``log``, its environment ``env``."""
