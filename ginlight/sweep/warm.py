@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -37,16 +39,23 @@ from ginlight.sweep.trial import TrialSpec, report
 __all__ = ["WarmStart", "Forked"]
 
 
-
 class Forked:
-    """A trial's process, forked by the server; waited for and signalled like a ``subprocess.Popen``."""
+    """A trial's process, forked by the server; waited for and signalled like a ``subprocess.Popen``.
 
-    def __init__(self, process: multiprocessing.process.BaseProcess):
+    The server reports a process's exit status once, on its sentinel, and starting a
+    process polls the others (``multiprocessing``'s clean-up): ``lock``, which the
+    starts hold too, keeps two threads from both reading one status.
+    """
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, lock: threading.Lock):
         self.process = process
+        self.lock = lock
 
     def wait(self) -> int:
         """Its exit status, or minus the signal that ended it."""
-        self.process.join()
+        multiprocessing.connection.wait([self.process.sentinel])
+        with self.lock:
+            self.process.join()
         return self.process.exitcode
 
     def send_signal(self, signum: int) -> None:
@@ -64,12 +73,14 @@ class WarmStart:
     def __init__(self, modules: Iterable[str] = ()):
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload([__name__, *modules])
+        self.lock = threading.Lock()
 
     def __call__(self, spec: TrialSpec, log: Path, env: Mapping[str, str]) -> Forked:
         """Starts the trial ``spec``, its console output in ``log``, its environment ``env``."""
         process = self.context.Process(target=_run, args=(spec, log, dict(env)), name=spec.run_dir.name)
-        process.start()
-        return Forked(process)
+        with self.lock:
+            process.start()
+        return Forked(process, self.lock)
 
 
 def _run(spec: TrialSpec, log: Path, env: dict[str, str]) -> None:
