@@ -51,8 +51,9 @@ def test_sweep_throughput_benchmark_quick_prints_its_tables():
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = result.stdout
-    for row in ("| one run (ginlight-train) | ", "| sweep (ginlight-sweep --workers=2) | ", "| ratio sweep / one run | ",
-                "| plain Lightning script | ", "| ginlight-train | ", "| ratio ginlight-train / plain Lightning | "):
+    for row in ("| one run (ginlight-train) | ", "| sweep (ginlight-sweep --workers=2) | ",
+                "| ratio sweep / one run | ", "| plain Lightning script | ", "| ginlight-train | ",
+                "| ratio ginlight-train / plain Lightning | "):
         assert row in table, table
     assert "2-trial sweep / one run: " in table and "launch to first step, ginlight-train / plain Lightning: " in table
     assert "speed-up with 2 workers" not in table  # not in --quick
