@@ -460,17 +460,27 @@ def startup_times(repeats: int, workdir: Path) -> dict[str, Any]:
             results[name].append(_wall(_train_command(*config_flags, stamp_binding, f"--root_dir={runs}", *flags),
                                        workdir))
     results["built nothing"] = not built.exists() and not runs.exists()
+    results["first step"] = first_step_times(repeats, workdir)
+    return results
 
+
+def first_step_times(repeats: int, workdir: Path) -> dict[str, list[Clock]]:
+    """(wall, CPU) seconds from launch to the first training step of ``ginlight-train`` and of the plain
+    Lightning script, taking turns."""
+    config_flags = [f"--gin_file={_gin_file(workdir)}", f"--project={BENCHMARKS_DIR}",
+                    *(f"--gin_bindings={b}" for b in _macros("mlp", 1))]
+    stamp = workdir / "first-step"
     first_step = {
         "plain Lightning script": [sys.executable, str(Path(__file__).resolve()), "--lightning_script",
                                    str(stamp), str(workdir / "lightning-runs")],
-        "ginlight-train": _train_command(*config_flags, stamp_binding, f"--root_dir={runs}"),
+        "ginlight-train": _train_command(*config_flags, f"--gin_bindings=benchmarks.overhead.network.first_step_file"
+                                         f" = '{stamp}'", f"--root_dir={workdir / 'first-step-runs'}"),
     }
-    results["first step"] = {name: [] for name in first_step}
+    times: dict[str, list[Clock]] = {name: [] for name in first_step}
     for repeat in range(repeats):
         for name in sorted(first_step, reverse=bool(repeat % 2)):
-            results["first step"][name].append(_to_first_step(first_step[name], stamp, workdir))
-    return results
+            times[name].append(_to_first_step(first_step[name], stamp, workdir))
+    return times
 
 
 def lightning_script(first_step_file: str, root: str) -> None:

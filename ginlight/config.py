@@ -23,7 +23,7 @@ import gin
 
 from ginlight import gin_text, importable, internals, registry, source
 from ginlight.errors import ConfigError
-from ginlight.project import add_to_path, import_projects
+from ginlight.project import add_to_path, import_projects, module_names
 
 # The statements of the config parsed last, for locating what gin keeps no line for.
 _statements: list[gin_text.Statement] = []
@@ -44,6 +44,26 @@ def load(
     add_to_path(os.getcwd())
     import_projects(projects)
     parse(gin_files, bindings, search_paths)
+
+
+def own_modules(
+    gin_files: Sequence[str | os.PathLike] = (),
+    search_paths: Sequence[str | os.PathLike] = (),
+    projects: Sequence[str] = (),
+) -> list[str]:
+    """The config's own modules, named without importing anything: its projects' and its gin files' ``import``s.
+
+    The working directory and the projects' folders go on ``sys.path``, as :func:`load`
+    puts them, so that a process started now imports them as a run would (a sweep's
+    warm worker preloads them). A file that cannot be read is left for :func:`load` to report.
+    """
+    add_to_path(os.getcwd())
+    names = module_names(projects)
+    try:
+        statements = gin_text.read([resolve(gin_file, search_paths) for gin_file in gin_files], (), search_paths)
+    except ConfigError:
+        return names
+    return [*names, *(statement.selector for statement in statements if statement.kind == "import")]
 
 
 def parse(

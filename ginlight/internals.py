@@ -136,6 +136,9 @@ HOOK_NAME_ATTRIBUTE = "_current_fx_name"
 #: The environment variable through which ``seed_everything(workers=True)`` asks for seeded DataLoader
 #: workers, ``"1"`` when it does: Lightning's private ``PL_SEED_WORKERS`` convention, checked on lightning 2.6.
 SEED_WORKERS_ENV = "PL_SEED_WORKERS"
+#: The start of the warning Lightning gives on every fit where the ``srun`` command is installed but did not
+#: start the process (``SLURMEnvironment._validate_srun_used``), checked on lightning 2.6.6.
+SRUN_NOT_USED_WARNING = "The `srun` command is available on your system but is not used"
 
 
 def is_multiprocessing_launcher(launcher: object) -> bool:

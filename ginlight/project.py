@@ -31,43 +31,47 @@ def import_projects(projects: Iterable[str]) -> list[str]:
     """
     folders = []
     for project in projects:
-        path = Path(project).expanduser()
-        if not path.exists() and not _looks_like_path(project):
-            _import(project, project)
-            continue
-        if not path.is_dir():
-            raise ConfigError(f"--project={project}: no such folder.",
-                              hint="Pass a folder holding your modules, or an importable module name.")
-        path = path.resolve()
-        if (path / "__init__.py").exists():
-            folders.append(str(path.parent))
-            add_to_path(path.parent)
-            _import_package(path.name, project)
-        else:
-            folders.append(str(path))
-            add_to_path(path)
-            for module in pkgutil.iter_modules([str(path)]):
-                if module.ispkg:
-                    _import_package(module.name, project)
-                else:
-                    _import(module.name, project)
+        folder, modules = _layout(project)
+        if folder is not None:
+            folders.append(folder)
+        for name, is_package in modules:
+            if is_package:
+                _import_package(name, project)
+            else:
+                _import(name, project)
     return folders
 
 
 def module_names(projects: Iterable[str]) -> list[str]:
-    """The top-level modules that :func:`import_projects` would import for ``projects``, read from the disk
-    without importing them: code the user chose to run on this command."""
+    """The modules and packages :func:`import_projects` imports first, named without importing them.
+
+    Their folders go on ``sys.path``, so that a process started now (a sweep's warm
+    worker, which preloads them) finds them too. A project that is no folder or module
+    is left for :func:`import_projects` to report.
+    """
     names = []
     for project in projects:
-        path = Path(project).expanduser()
-        if not path.is_dir():
-            if not _looks_like_path(project):
-                names.append(project)
-        elif (path / "__init__.py").exists():
-            names.append(path.resolve().name)
-        else:
-            names += [module.name for module in pkgutil.iter_modules([str(path)])]
+        try:
+            names += [name for name, _ in _layout(project)[1]]
+        except ConfigError:
+            continue
     return names
+
+
+def _layout(project: str) -> tuple[str | None, list[tuple[str, bool]]]:
+    """The folder ``project`` puts on ``sys.path`` (put there now), and the modules it names: (name, is a package)."""
+    path = Path(project).expanduser()
+    if not path.exists() and not _looks_like_path(project):
+        return None, [(project, False)]
+    if not path.is_dir():
+        raise ConfigError(f"--project={project}: no such folder.",
+                          hint="Pass a folder holding your modules, or an importable module name.")
+    path = path.resolve()
+    if (path / "__init__.py").exists():
+        add_to_path(path.parent)
+        return str(path.parent), [(path.name, True)]
+    add_to_path(path)
+    return str(path), [(module.name, module.ispkg) for module in pkgutil.iter_modules([str(path)])]
 
 
 def _looks_like_path(project: str) -> bool:

@@ -14,19 +14,22 @@ import json
 import logging
 import os
 import platform
+import re
 import socket
 import sys
 import tempfile
 import time
+import warnings
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from ginlight import source
+from ginlight import internals, source
 from ginlight.errors import ConfigError
 
-__all__ = ["RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file", "write_atomic"]
+__all__ = ["RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file", "quiet_third_party",
+           "write_atomic"]
 
 #: The files every run directory holds.
 CONFIG = "config.gin"
@@ -367,3 +370,27 @@ def console_to_file(path: Path) -> Iterator[None]:
             sys.stdout, sys.stderr = originals
             for handler in handlers:
                 handler.setStream(handler.stream.console)
+
+
+def quiet_third_party(verbose: bool) -> None:
+    """Keeps what tells the user nothing about their run out of the console and ``train.log``.
+
+    Lightning and torchmetrics print through their own handlers, and absl's root
+    handler would print each of their records a second time. Outside a SLURM
+    allocation, Lightning's warning that ``srun`` is installed but unused: the machine
+    merely has SLURM's tools. Unless ``verbose``: Lightning's advertisement for its
+    cloud logger, and deprecation warnings that Lightning's own code triggers (the
+    user can act on neither).
+    """
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            logger.propagate = False
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=re.escape(internals.SRUN_NOT_USED_WARNING))
+    if verbose:
+        return
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: "litlogger" not in record.getMessage())
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"lightning(\.|$)")

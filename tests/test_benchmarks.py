@@ -45,6 +45,20 @@ def test_overhead_benchmark_measures_only_the_workloads_asked_for():
     assert "cnn" not in result.stdout
 
 
+def test_sweep_throughput_benchmark_quick_prints_its_tables():
+    """docs/sweeps.md: a sweep of short runs against one run, and launch to first step, timed side by side."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.sweep_throughput", "--quick"], cwd=REPO,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = result.stdout
+    for row in ("| one run (ginlight-train) | ", "| sweep (ginlight-sweep --workers=2) | ",
+                "| ratio sweep / one run | ", "| plain Lightning script | ", "| ginlight-train | ",
+                "| ratio ginlight-train / plain Lightning | "):
+        assert row in table, table
+    assert "2-trial sweep / one run: " in table and "launch to first step, ginlight-train / plain Lightning: " in table
+    assert "speed-up with 2 workers" not in table  # not in --quick
+
+
 def test_turns_alternate_and_each_clock_counts_its_own_turns_only():
     """The clocks split the time the variants ran: together they never exceed it, so neither counts the
     other's turns. (How long a turn takes is the benchmark's to measure, not this test's.)"""

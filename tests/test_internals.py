@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import typing
+import warnings
 from pathlib import Path
 
 import gin
@@ -12,6 +13,7 @@ import pytest
 import torch
 from lightning import Trainer, seed_everything
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
@@ -293,3 +295,17 @@ def test_the_wandb_init_arguments_decide_the_run_wandb_starts(tmp_path, monkeypa
     finally:
         logger.experiment.finish()
         wandb.teardown()  # its service process, which the next W&B run of this process would join
+
+
+def test_lightning_srun_warning_starts_with_the_wording_ginlight_filters(monkeypatch, tmp_path):
+    """On a machine with ``srun`` installed, outside a SLURM allocation, Lightning warns with this wording."""
+    srun = tmp_path / "srun"
+    srun.write_text("#!/bin/sh\n")
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for name in [name for name in os.environ if name.startswith("SLURM_")]:
+        monkeypatch.delenv(name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SLURMEnvironment.detect()
+    assert [str(w.message) for w in caught if str(w.message).startswith(internals.SRUN_NOT_USED_WARNING)]

@@ -303,14 +303,18 @@ def test_each_trial_reports_through_its_outcome_file_a_configuration_error_at_it
     assert line["error"] == failed.error
 
 
-def _processes_mentioning(text: str) -> list[int]:
+def _processes_using(folder: Path) -> list[int]:
+    """The processes whose command line names ``folder`` or that hold a file under it open: the sweep and its
+    trials (forked from the warm worker, a trial writes its console into its log there)."""
     pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if text in cmdline.read_bytes().decode(errors="replace"):
-                pids.append(int(cmdline.parent.name))
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            files = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
         except OSError:
             continue
+        if str(folder) in cmdline or any(file.startswith(f"{folder}/") for file in files):
+            pids.append(int(proc.name))
     return pids
 
 
@@ -323,7 +327,7 @@ def test_a_killed_sweep_continues_and_reruns_the_trial_that_was_running(tmp_path
     try:
         wait_for(marker.exists, "the second trial's first training step")
     finally:  # the machine dies: the sweep and the trial it runs
-        for pid in [sweep.pid, *_processes_mentioning(f"--run_dir={root}")]:
+        for pid in {sweep.pid, *_processes_using(root)}:
             os.kill(pid, signal.SIGKILL)
         sweep.wait()
     folder = sweep_dir(root)

@@ -5,16 +5,15 @@ This module imports neither torch nor Lightning, so ``--help`` answers at once.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
-import warnings
 from typing import Callable, Sequence
 
 from absl import app, flags
 
 from ginlight.errors import ConfigError, user_frame
+from ginlight.rundir import quiet_third_party  # noqa: F401  the commands' call: common.quiet_third_party
 
 FLAGS = flags.FLAGS
 
@@ -66,26 +65,6 @@ def run(
             sys.exit(2)
 
     app.run(main, argv=list(argv) if argv is not None else None, flags_parser=parse)
-
-
-def quiet_third_party(verbose: bool) -> None:
-    """Keeps what tells the user nothing about their run out of the console and ``train.log``.
-
-    Lightning and torchmetrics print through their own handlers, and absl's root
-    handler would print each of their records a second time. Unless ``verbose``:
-    Lightning's advertisement for its cloud logger, and deprecation warnings that
-    Lightning's own code triggers (the user can act on neither).
-    """
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
-        logger = logging.getLogger(name)
-        if logger.handlers:
-            logger.propagate = False
-    if verbose:
-        return
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(lambda record: "litlogger" not in record.getMessage())
-    for category in (DeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category, module=r"lightning(\.|$)")
 
 
 def report(exc: BaseException, command: str, verbose: bool) -> int:

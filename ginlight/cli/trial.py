@@ -1,9 +1,11 @@
-"""``python -m ginlight.cli.trial``: one trial of a sweep, as ``ginlight-sweep`` starts it (not a user command).
+"""``python -m ginlight.cli.trial``: one trial of a sweep as a SLURM job of ``ginlight-sweep`` (not a user command).
 
 It takes ``ginlight-train``'s flags for the config and the run directory, and
 ``--outcome``, the file in which the trial reports how it ended
 (:mod:`ginlight.sweep.trial`). Its console shows what ``ginlight-train``'s would; the
-sweep sends it to the trial's log, and reads the outcome file alone.
+sweep sends it to the trial's log, and reads the outcome file alone. (A sweep's trials on
+this machine run the same :class:`~ginlight.sweep.trial.TrialSpec` in a warm worker's fork,
+:mod:`ginlight.sweep.warm`.)
 """
 
 from __future__ import annotations
@@ -22,20 +24,14 @@ flags.DEFINE_string("root_dir", "runs", "Where the run's local tracker stores go
 flags.DEFINE_string("run_dir", None, "The trial's run directory, new or empty.", required=True)
 flags.DEFINE_string("outcome", None, "The file the trial's outcome is written to (JSON).", required=True)
 FLAGS = flags.FLAGS
-COMMAND = "trial"
 
 
 def main(argv: Sequence[str]) -> int:
-    """The exit status ``ginlight-train`` would give: 0 completed, 2 a configuration error, else 1."""
+    """The exit status ``ginlight-train`` would give (:func:`ginlight.sweep.trial.report`)."""
     common.quiet_third_party(FLAGS.verbose)
-    outcome = trial.run(FLAGS.gin_file, FLAGS.gin_bindings, search_paths=FLAGS.gin_search_paths,
-                        projects=FLAGS.project, root_dir=FLAGS.root_dir, run_dir=FLAGS.run_dir,
-                        outcome_file=Path(FLAGS.outcome), argv=sys.argv)
-    if outcome.error is not None:
-        print(f"{COMMAND}: error: {outcome.error}", file=sys.stderr)
-        return 2 if outcome.error.kind == "config" else 1
-    print(f"{COMMAND}: {outcome.status}; run directory: {outcome.run_dir}")
-    return 0 if outcome.status == "completed" else 1
+    spec = trial.TrialSpec(tuple(FLAGS.gin_file), tuple(FLAGS.gin_bindings), tuple(FLAGS.gin_search_paths),
+                           tuple(FLAGS.project), FLAGS.root_dir, Path(FLAGS.run_dir), Path(FLAGS.outcome))
+    return trial.report(spec.run(sys.argv))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ random and TPE search are Optuna's GridSampler, RandomSampler and TPESampler, so
 every search method runs through the same loop. Each trial is a full ginlight run
 in its own process (gin's global state never leaks between trials), in
 ``<sweep directory>/trial-NNN/``; it reports how it ended through an outcome file.
+On this machine, trials are forked from a warm worker that has imported the stack
+once (:mod:`~ginlight.sweep.warm`).
 
 With a pruner, each trial's process reports its objective to its Optuna trial at
 every validation and stops when pruned (:mod:`ginlight.pruning`).
@@ -15,7 +17,8 @@ The modules, each importing only those before it:
 - :mod:`~ginlight.sweep.space`: the search space, read from sweep lines in gin syntax;
 - :mod:`~ginlight.sweep.study`: the Optuna study and its storage, the sweep directory and ``sweep.json``;
 - :mod:`~ginlight.sweep.reports`: the results, ``sweep.csv``, ``summary.md``, ``best_config.gin``, the plot;
-- :mod:`~ginlight.sweep.trial`: a trial's run and the outcome file it writes (its process is ``ginlight.cli.trial``);
+- :mod:`~ginlight.sweep.trial`: a trial's run and the outcome file it writes (as a job, ``ginlight.cli.trial``);
+- :mod:`~ginlight.sweep.warm`: the warm worker that forks each trial's process on this machine;
 - :mod:`~ginlight.sweep.launch`: the worker threads that start trials, keep their heartbeats and rerun lost ones;
 - this package: :func:`run_sweep`, which checks a sweep's definition and runs it.
 """
@@ -37,11 +40,13 @@ import gin
 from ginlight import config, pruning, rundir
 from ginlight import experiment  # its check; importing it registers ginlight's own configurables, which the config may name
 from ginlight.errors import ConfigError
-from ginlight.sweep.launch import Workers, start_process, trial_command
+from ginlight.sweep.launch import Workers, commands
 from ginlight.sweep.reports import FINISHED, SweepResult, TrialRow, trial_rows, write_results
 from ginlight.sweep.space import Parameter, load_search_space, parse_parameter
 from ginlight.sweep.study import (DATABASE, DIRECTIONS, LOG, SAMPLERS, TRIAL_LOGS, open_study, storage_label,
                                   sweep_directory, with_installed_driver, write_record)
+from ginlight.sweep.trial import TrialSpec
+from ginlight.sweep.warm import WarmStart
 
 if TYPE_CHECKING:
     from ginlight.slurm import SlurmLauncher
@@ -125,13 +130,18 @@ def run_sweep(
         with results_lock:
             write_results(result_of(rows), space, mode, pruner)
 
-    def command(swept: list[str], run_dir: Path, outcome: Path) -> list[str]:
-        return trial_command(gin_files, [*bindings, *swept], search_paths, projects, root_dir, run_dir, outcome)
+    def trial_of(swept: list[str], run_dir: Path, outcome: Path) -> TrialSpec:
+        return TrialSpec(tuple(map(str, gin_files)), (*bindings, *swept), tuple(map(str, search_paths)),
+                         tuple(projects), str(root_dir), run_dir, outcome)
 
     report_to = {"storage": with_installed_driver(url), "study": study_name, "objective": objective,
                  "pruner": pruner_spec}
-    runner = Workers(opened, storage_of_study, space, budget, objective, direction, sweep_dir, command,
-                     workers, write, report_to, start_process if launcher is None else launcher.start)
+    if launcher is None:  # here, trials fork from a warm worker that preloads the config's own modules too
+        start = WarmStart(config.own_modules(gin_files, search_paths, projects))
+    else:
+        start = commands(launcher.start)
+    runner = Workers(opened, storage_of_study, space, budget, objective, direction, sweep_dir, trial_of,
+                     workers, write, report_to, start)
     with rundir.console_to_file(sweep_dir / LOG):
         census = runner.census()
         finished = sum(row.status in FINISHED for row in census.rows)

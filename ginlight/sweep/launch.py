@@ -1,8 +1,9 @@
 """Trial launch: worker threads that start each trial's process, keep its heartbeat and rerun lost trials.
 
 Each worker thread asks the study for a trial, starts its process
-(:func:`trial_command`, :mod:`ginlight.sweep.trial`) here or, through a launcher such as
-:class:`ginlight.slurm.SlurmLauncher`, as a job elsewhere, and keeps the trial's
+(:class:`~ginlight.sweep.trial.TrialSpec`) here, forked from a warm worker
+(:mod:`ginlight.sweep.warm`), or through a launcher such as
+:class:`ginlight.slurm.SlurmLauncher` as a job elsewhere (:func:`commands`), and keeps the trial's
 Optuna heartbeat while it runs. The process reports through its outcome file,
 which the worker reads when it exits, and records in the study.
 
@@ -23,13 +24,11 @@ import math
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.trial import TrialState
@@ -39,14 +38,15 @@ from ginlight.errors import ConfigError
 from ginlight.sweep.reports import FINISHED, TrialRow, best_of, trial_name, trial_rows
 from ginlight.sweep.space import Parameter
 from ginlight.sweep.study import GRACE_S, HEARTBEAT_S, MAX_RETRIES, SKIPPED, STARTED, outcome_file, trial_log
-from ginlight.sweep.trial import Outcome
+from ginlight.sweep.trial import Outcome, TrialSpec
 
-__all__ = ["Workers", "TrialFailed", "trial_command", "start_process"]
+__all__ = ["Workers", "TrialFailed", "commands"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-#: What starts a trial's process from its command line, log file and environment: :func:`start_process`, or
-#: a launcher's ``start`` returning what waits and stops like a process (a SLURM job).
-Start = Callable[[list[str], Path, dict[str, str]], Any]
+#: What starts a trial's process from its spec, log file and environment, returning what waits and
+#: stops like a ``subprocess.Popen``: :class:`ginlight.sweep.warm.WarmStart`, or :func:`commands` of a
+#: launcher (a SLURM job).
+Start = Callable[[TrialSpec, Path, Mapping[str, str]], Any]
 
 
 class TrialFailed(Exception):
@@ -79,13 +79,13 @@ class _Census:
 class Workers:
     """Runs one study's trials on ``workers`` threads, each driving one trial's process at a time.
 
-    ``command`` gives a trial's command line from its swept bindings, its run
-    directory and its outcome file (by :func:`trial_command`); ``start`` starts it.
+    ``trial_of`` gives a trial's :class:`TrialSpec` from its swept bindings, its run
+    directory and its outcome file; ``start`` starts it.
     """
 
     def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage, space: Sequence[Parameter],
                  budget: int, objective: str, direction: str, sweep_dir: Path,
-                 command: Callable[[list[str], Path, Path], list[str]], workers: int,
+                 trial_of: Callable[[list[str], Path, Path], TrialSpec], workers: int,
                  write_results: Callable[[list[TrialRow]], None], report_to: dict[str, Any], start: Start):
         self.study = study
         self.storage = storage
@@ -96,7 +96,7 @@ class Workers:
         self.objective = objective
         self.direction = direction
         self.sweep_dir = sweep_dir
-        self.command = command
+        self.trial_of = trial_of
         self.workers = workers
         self.write_results = write_results
         self.start = start  # a trial's process, or what waits and stops like one (a SLURM job)
@@ -109,7 +109,7 @@ class Workers:
         self.output_lock = threading.Lock()
         self.changed = threading.Condition()
         self.stop = threading.Event()
-        self.children: set[subprocess.Popen] = set()
+        self.children: set[Any] = set()  # what start returned, for each running trial
         self.error: BaseException | None = None
         self.local = threading.local()
 
@@ -299,13 +299,13 @@ class Workers:
     def _train(self, number: int, values: dict[str, str], run_dir: Path) -> _Ended:
         """Runs one trial's process; its console output goes to ``logs/trial-NNN.log``, its outcome file beside."""
         log, outcome = trial_log(self.sweep_dir, run_dir.name), outcome_file(self.sweep_dir, run_dir.name)
-        command = self.command([p.binding(values[p.key]) for p in self.space], run_dir, outcome)
+        spec = self.trial_of([p.binding(values[p.key]) for p in self.space], run_dir, outcome)
         env = {**self.env, pruning.TRIAL_ENV: json.dumps({**self.report_to, "number": number})}
         start = time.monotonic()
         with self.lock:
             if self.stop.is_set():
                 return _Ended("interrupted", {}, None, 0.0, None)
-            process = self.start(command, log, env)
+            process = self.start(spec, log, env)
             self.children.add(process)
         try:
             code = process.wait()
@@ -348,27 +348,10 @@ class Workers:
         self.write_results(rows)
 
 
-def trial_command(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str],
-                  search_paths: Sequence[str | os.PathLike], projects: Sequence[str], root_dir: str | os.PathLike,
-                  run_dir: Path, outcome: Path) -> list[str]:
-    """The command line of a trial's process (:mod:`ginlight.cli.trial`): ``run_dir`` for its run,
-    ``outcome`` for its :class:`~ginlight.sweep.trial.Outcome`.
-
-    ``root_dir`` is where the run's local tracker stores go (:mod:`ginlight.trackers`).
-    """
-    return [sys.executable, "-m", "ginlight.cli.trial",
-            *(f"--gin_file={f}" for f in gin_files), *(f"--gin_bindings={b}" for b in bindings),
-            *(f"--gin_search_paths={p}" for p in search_paths), *(f"--project={p}" for p in projects),
-            f"--root_dir={root_dir}", f"--run_dir={run_dir}", f"--outcome={outcome}"]
-
-
-def start_process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    """A trial's process on this machine, its console output in ``log``.
-
-    In a session of its own: a terminal's Ctrl-C reaches the sweep, which stops trials in order.
-    """
-    with open(log, "w") as output:
-        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+def commands(start: Callable[[list[str], Path, Mapping[str, str]], Any]) -> Start:
+    """A launcher's ``start``, which takes a command line (:class:`ginlight.slurm.SlurmLauncher`), as a
+    :data:`Start`: each trial is ``python -m ginlight.cli.trial`` (:meth:`TrialSpec.command`)."""
+    return lambda spec, log, env: start(spec.command(), log, env)
 
 
 def _takes_a_slot(trial: optuna.trial.FrozenTrial) -> bool:

@@ -1,8 +1,9 @@
 """A sweep's trial: its run, and the outcome file through which it reports how the run ended.
 
-A trial is a process of its own (``python -m ginlight.cli.trial``, started by
-:mod:`ginlight.sweep.launch` here or as a SLURM job), so gin's global state never
-leaks between trials. It trains through the library (:func:`run`, which calls
+A trial is a process of its own, so gin's global state never leaks between trials:
+forked from a warm worker here (:mod:`ginlight.sweep.warm`), or
+``python -m ginlight.cli.trial`` (:meth:`TrialSpec.command`) as a SLURM job. Either way it is
+described by a :class:`TrialSpec`, trains through the library (:func:`run`, which calls
 :func:`ginlight.experiment.train`) and writes an :class:`Outcome` as JSON into the
 file the sweep named, ``logs/trial-NNN.outcome.json``: the status, the final
 metrics, the run directory, and the error, a configuration error with its
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +24,11 @@ from typing import Sequence
 from ginlight import experiment, rundir
 from ginlight.errors import ConfigError, RunError
 
-__all__ = ["Outcome", "TrialError", "run"]
+__all__ = ["Outcome", "TrialError", "TrialSpec", "run", "report", "COMMAND"]
+
+#: The name a trial's console messages start with.
+COMMAND = "trial"
+
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,44 @@ class Outcome:
             return None
         error = data.pop("error")
         return cls(**data, error=None if error is None else TrialError(**error))
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What one trial runs: the sweep's config with the trial's bindings, its run directory and outcome file.
+
+    ``root_dir`` is where the run's local tracker stores go (:mod:`ginlight.trackers`).
+    """
+
+    gin_files: tuple[str, ...]
+    bindings: tuple[str, ...]
+    search_paths: tuple[str, ...]
+    projects: tuple[str, ...]
+    root_dir: str
+    run_dir: Path
+    outcome_file: Path
+
+    def command(self) -> list[str]:
+        """The command line that runs this trial in a fresh process (:mod:`ginlight.cli.trial`)."""
+        return [sys.executable, "-m", "ginlight.cli.trial",
+                *(f"--gin_file={f}" for f in self.gin_files), *(f"--gin_bindings={b}" for b in self.bindings),
+                *(f"--gin_search_paths={p}" for p in self.search_paths), *(f"--project={p}" for p in self.projects),
+                f"--root_dir={self.root_dir}", f"--run_dir={self.run_dir}", f"--outcome={self.outcome_file}"]
+
+    def run(self, argv: Sequence[str]) -> Outcome:
+        """Runs the trial in this process (:func:`run`); ``argv`` is the command line its record shows."""
+        return run(self.gin_files, self.bindings, search_paths=self.search_paths, projects=self.projects,
+                   root_dir=self.root_dir, run_dir=self.run_dir, outcome_file=self.outcome_file, argv=argv)
+
+
+def report(outcome: Outcome) -> int:
+    """Prints how the trial ended, as ``ginlight-train`` would; returns the exit status ``ginlight-train`` would
+    give: 0 completed, 2 a configuration error, else 1."""
+    if outcome.error is not None:
+        print(f"{COMMAND}: error: {outcome.error}", file=sys.stderr)
+        return 2 if outcome.error.kind == "config" else 1
+    print(f"{COMMAND}: {outcome.status}; run directory: {outcome.run_dir}")
+    return 0 if outcome.status == "completed" else 1
 
 
 def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, search_paths: Sequence[str | os.PathLike],

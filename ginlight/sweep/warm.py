@@ -1,0 +1,104 @@
+"""Warm workers: each trial's process is forked from a server that has already imported the stack.
+
+Starting Python and importing torch, Lightning, torchmetrics and ginlight takes
+seconds, most of a short trial. So the sweep starts trials through
+``multiprocessing``'s forkserver, with those modules and the config's own preloaded
+(``set_forkserver_preload``): the server imports them once, before it has started
+any thread, CUDA or data loading, and forks a fresh process per trial. ``ginlight-sweep``
+starts the server first thing, so that it imports while the sweep process imports too.
+
+A trial is still a process of its own, as ``python -m ginlight.cli.trial`` is: its
+own gin state, seed, run directory and outcome file; its own session (a terminal's
+Ctrl-C reaches the sweep, which stops trials in order); its console output in its
+log, file descriptors 1 and 2 included, so output from C code lands there too; and
+a crash or a kill ends it alone. The sweep waits for it and signals it as it would
+a process it started itself (:class:`Forked`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterable, Mapping
+
+# The server preloads this module: with ginlight's runner (torch, Lightning), what else a run imports as it
+# starts: torchmetrics, TensorBoard's writer (the default logger), Optuna (a pruned trial reports to its study).
+import optuna  # noqa: F401
+import torch
+import torch.utils.tensorboard  # noqa: F401
+import torchmetrics  # noqa: F401
+
+from ginlight import rundir
+from ginlight.sweep.trial import TrialSpec, report
+
+__all__ = ["WarmStart", "Forked"]
+
+
+class Forked:
+    """A trial's process, forked by the server; waited for and signalled like a ``subprocess.Popen``.
+
+    The server reports a process's exit status once, on its sentinel, and starting a
+    process polls the others (``multiprocessing``'s clean-up): ``lock``, which the
+    starts hold too, keeps two threads from both reading one status.
+    """
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, lock: threading.Lock):
+        self.process = process
+        self.lock = lock
+
+    def wait(self) -> int:
+        """Its exit status, or minus the signal that ended it."""
+        multiprocessing.connection.wait([self.process.sentinel])
+        with self.lock:
+            self.process.join()
+        return self.process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+
+class WarmStart:
+    """Starts trials as forks of one warm server, which preloads this module and ``modules`` (the config's).
+
+    The server starts with the first trial, unless it runs already: ``ginlight-sweep``
+    starts it as it starts, with the same modules, so that it imports them while the
+    sweep imports its own.
+    """
+
+    def __init__(self, modules: Iterable[str] = ()):
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload([__name__, *modules])
+        self.lock = threading.Lock()
+
+    def __call__(self, spec: TrialSpec, log: Path, env: Mapping[str, str]) -> Forked:
+        """Starts the trial ``spec``, its console output in ``log``, its environment ``env``."""
+        process = self.context.Process(target=_run, args=(spec, log, dict(env)), name=spec.run_dir.name)
+        with self.lock:
+            process.start()
+        return Forked(process, self.lock)
+
+
+def _run(spec: TrialSpec, log: Path, env: dict[str, str]) -> None:
+    """A trial's process: what ``python -m ginlight.cli.trial`` does, in a fork of the warm server."""
+    os.setsid()
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    os.environ.clear()
+    os.environ.update(env)
+    # The server's OpenMP runtime read the sweep's environment; each trial takes its own share of the cores.
+    if env.get("OMP_NUM_THREADS", "").isdigit():
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    rundir.quiet_third_party(verbose=False)
+    # The command line as `python -m ginlight.cli.trial` sees it, for the run's record and Lightning.
+    command = spec.command()
+    sys.argv = [importlib.util.find_spec(command[2]).origin, *command[3:]]
+    sys.exit(report(spec.run(sys.argv)))
