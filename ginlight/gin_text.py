@@ -27,7 +27,7 @@ from gin import config_parser
 from ginlight.errors import ConfigError
 
 __all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
-           "references_in", "BINDINGS", "DYNAMIC_REGISTRATION"]
+           "references_in", "without", "BINDINGS", "DYNAMIC_REGISTRATION"]
 
 #: The origin of a statement given with ``--gin_bindings``.
 BINDINGS = "--gin_bindings"
@@ -319,3 +319,47 @@ def parse_binding(text: str, name: str, where: str, hint: str) -> Statement:
     if len(statements) != 1 or statements[0].kind != "binding":
         raise ConfigError(f"{name} is not one binding.", location=where, hint=hint)
     return statements[0]
+
+
+def without(gin_file: Path, dropped: Sequence[str]) -> str:
+    """The text of ``gin_file`` (one file, no includes) less the bindings of the parameters ``dropped``
+    (``ginlight.System.dataloaders``) and of every configurable that only their values reach.
+
+    For :func:`ginlight.load_system`, which builds the System without its data: gin need not parse
+    the loaders' and datasets' bindings it will never call. A configurable that anything else binds
+    or references (directly, or through another configurable's bindings or a macro) keeps all its
+    bindings. Names match as gin matches a partial name: one ends with ``.`` and the other. Each
+    dropped statement's lines are left blank, so that lines keep their numbers in messages.
+    """
+    statements = read([gin_file])
+    lines = gin_file.read_text().splitlines(keepends=True)
+    if any(s.kind in ("block", "include") for s in statements):  # lines and statements do not pair up simply
+        return "".join(lines)
+    ends = [s.line - 1 for s in statements[1:]] + [len(lines)]
+
+    def named(name: str, names: set[str]) -> bool:
+        return any(name == other or name.endswith("." + other) or other.endswith("." + name) for other in names)
+
+    def reached(roots: set[str], within: Sequence[Statement]) -> set[str]:
+        reach, todo = set(), set(roots)
+        while todo:
+            reach |= todo
+            todo = {ref.name.rsplit("/", 1)[-1] for s in within if named(s.selector, reach)
+                    for ref in references_in(s.value) if isinstance(ref, Reference)} - reach
+        return reach
+
+    def refs(chosen: Sequence[Statement]) -> set[str]:
+        return {ref.name.rsplit("/", 1)[-1] for s in chosen for ref in references_in(s.value)
+                if isinstance(ref, Reference)}
+
+    is_dropped = [s.kind == "binding" and s.param is not None and any(
+        named(s.selector, {name.rsplit(".", 1)[0]}) and s.param == name.rsplit(".", 1)[1] for name in dropped)
+        for s in statements]
+    rest = [s for s, drop in zip(statements, is_dropped) if not drop]
+    only_theirs = reached(refs([s for s, drop in zip(statements, is_dropped) if drop]), rest)
+    others = reached(refs([s for s in rest if s.param is None or not named(s.selector, only_theirs)]), rest)
+    unreached = {name for name in only_theirs if not named(name, others)}
+    for statement, end, drop in zip(statements, ends, is_dropped):
+        if drop or (statement.param is not None and named(statement.selector, unreached)):
+            lines[statement.line - 1:end] = ["\n"] * (end - statement.line + 1)
+    return "".join(lines)
