@@ -20,7 +20,7 @@ import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from gin import config_parser
 
@@ -340,26 +340,31 @@ def without(gin_file: Path, dropped: Sequence[str]) -> str:
     def named(name: str, names: set[str]) -> bool:
         return any(name == other or name.endswith("." + other) or other.endswith("." + name) for other in names)
 
-    def reached(roots: set[str], within: Sequence[Statement]) -> set[str]:
-        reach, todo = set(), set(roots)
-        while todo:
-            reach |= todo
-            todo = {ref.name.rsplit("/", 1)[-1] for s in within if named(s.selector, reach)
-                    for ref in references_in(s.value) if isinstance(ref, Reference)} - reach
-        return reach
-
-    def refs(chosen: Sequence[Statement]) -> set[str]:
+    def refs(chosen: Iterable[Statement]) -> set[str]:
         return {ref.name.rsplit("/", 1)[-1] for s in chosen for ref in references_in(s.value)
                 if isinstance(ref, Reference)}
 
-    is_dropped = [s.kind == "binding" and s.param is not None and any(
-        named(s.selector, {name.rsplit(".", 1)[0]}) and s.param == name.rsplit(".", 1)[1] for name in dropped)
-        for s in statements]
-    rest = [s for s, drop in zip(statements, is_dropped) if not drop]
-    only_theirs = reached(refs([s for s, drop in zip(statements, is_dropped) if drop]), rest)
-    others = reached(refs([s for s in rest if s.param is None or not named(s.selector, only_theirs)]), rest)
-    unreached = {name for name in only_theirs if not named(name, others)}
+    def reached(roots: set[str], edges: dict[str, set[str]]) -> set[str]:
+        reach, todo = set(), set(roots)
+        while todo:
+            reach |= todo
+            todo = {name for selector, names in edges.items() if named(selector, todo) for name in names} - reach
+        return reach
+
+    selectors = {s.selector for s in statements if s.param is not None}
+    targets = {(selector, name.rsplit(".", 1)[1]) for name in dropped for selector in selectors
+               if named(selector, {name.rsplit(".", 1)[0]})}
+    is_dropped = [(s.selector, s.param) in targets for s in statements]
+    kept = [s for s, drop in zip(statements, is_dropped) if not drop]
+    edges = {selector: set() for selector in selectors}  # configurable -> what its bindings reference
+    for statement in kept:
+        if statement.param is not None:
+            edges[statement.selector] |= refs([statement])
+    only_theirs = reached(refs(s for s, drop in zip(statements, is_dropped) if drop), edges)
+    theirs = {selector for selector in selectors if named(selector, only_theirs)}
+    others = reached(refs(s for s in kept if s.param is None or s.selector not in theirs), edges)
+    unreached = {selector for selector in selectors if named(selector, {n for n in only_theirs if not named(n, others)})}
     for statement, end, drop in zip(statements, ends, is_dropped):
-        if drop or (statement.param is not None and named(statement.selector, unreached)):
+        if drop or (statement.param is not None and statement.selector in unreached):
             lines[statement.line - 1:end] = ["\n"] * (end - statement.line + 1)
     return "".join(lines)
