@@ -335,7 +335,7 @@ def without(gin_file: Path, dropped: Sequence[str]) -> str:
     lines = gin_file.read_text().splitlines(keepends=True)
     if any(s.kind in ("block", "include") for s in statements):  # lines and statements do not pair up simply
         return "".join(lines)
-    ends = [s.line - 1 for s in statements[1:]] + [len(lines)]
+    ends = [s.line - 1 for s in statements[1:]] + [len(lines)]  # a statement's last line, or a comment after it
 
     def named(name: str, names: set[str]) -> bool:
         return any(name == other or name.endswith("." + other) or other.endswith("." + name) for other in names)
@@ -366,5 +366,7 @@ def without(gin_file: Path, dropped: Sequence[str]) -> str:
     unreached = {selector for selector in selectors if named(selector, {n for n in only_theirs if not named(n, others)})}
     for statement, end, drop in zip(statements, ends, is_dropped):
         if drop or (statement.param is not None and statement.selector in unreached):
+            while end > statement.line and lines[end - 1].strip()[:1] in ("", "#"):
+                end -= 1  # comments after it stay: `# ginlight-path:` and `# ginlight-register:` lines among them
             lines[statement.line - 1:end] = ["\n"] * (end - statement.line + 1)
     return "".join(lines)

@@ -172,6 +172,7 @@ BATCH = 8
 train/DataLoader.batch_size = %BATCH
 train/DataLoader.dataset = @ginlight.data.digits()
 train/digits.split = 'train'
+# ginlight-register: my_lab.Augment
 ginlight.data.digits.seed = 0
 Normalize.mean = 0.5
 ConvNet.channels = (8,)
@@ -189,9 +190,11 @@ def test_without_drops_the_parameters_and_what_only_they_reach_keeping_every_lin
     path = write(tmp_path / "stored.gin", STORED)
     text = gin_text.without(path, UNBUILT)
     kept = [(s.line, s.text) for s in gin_text.read([write(tmp_path / "kept.gin", text)])]
-    assert kept == [(1, "BATCH = 8"), (6, "Normalize.mean = 0.5"), (7, "ConvNet.channels = (8,)"),
-                    (11, "System.model = @ginlight.models.ConvNet()"), (13, "Trainer.max_epochs = 2")]
+    assert kept == [(1, "BATCH = 8"), (7, "Normalize.mean = 0.5"), (8, "ConvNet.channels = (8,)"),
+                    (12, "System.model = @ginlight.models.ConvNet()"), (14, "Trainer.max_epochs = 2")]
     assert len(text.splitlines()) == len(STORED.splitlines())
+    assert text.splitlines()[4:6] == ["# ginlight-register: my_lab.Augment", ""]  # a comment after a dropped one stays
+    assert text.splitlines()[12] == "# a comment"
 
 
 def test_without_keeps_a_configurable_that_something_else_reaches_with_all_it_reaches(tmp_path):
