@@ -63,7 +63,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         run = ginlight.train([CONFIG], SHORT, root_dir=root)
         checkpoint_path = run.run_dir / "checkpoints" / "last.ckpt"
-        loads = {"(a) ginlight.load_system": ginlight.load_system, "(b) ConvNet + torch.load + load_state_dict": baseline}
+        loads = {"(a) ginlight.load_system": ginlight.load_system,
+                 "(b) ConvNet + torch.load + load_state_dict": baseline}
         # The first call of each registers with gin, and fills caches, what later ones reuse: shown apart.
         first = {name: _timed(load, checkpoint_path)[0] for name, load in loads.items()}
         seconds: dict[str, list[float]] = {name: [] for name in loads}

@@ -328,8 +328,10 @@ def without(gin_file: Path, dropped: Sequence[str]) -> str:
     For :func:`ginlight.load_system`, which builds the System without its data: gin need not parse
     the loaders' and datasets' bindings it will never call. A configurable that anything else binds
     or references (directly, or through another configurable's bindings or a macro) keeps all its
-    bindings. Names match as gin matches a partial name: one ends with ``.`` and the other. Each
-    dropped statement's lines are left blank, so that lines keep their numbers in messages.
+    bindings. (Code that calls a dataset's configurable itself, unnamed in the config, would get its
+    defaults; but then the System would build a dataset, which ``load_system`` promises not to.)
+    Names match as gin matches a partial name: one ends with ``.`` and the other. Each dropped
+    statement's lines are left blank, so that lines keep their numbers in messages.
     """
     statements = read([gin_file])
     lines = gin_file.read_text().splitlines(keepends=True)
@@ -363,7 +365,8 @@ def without(gin_file: Path, dropped: Sequence[str]) -> str:
     only_theirs = reached(refs(s for s, drop in zip(statements, is_dropped) if drop), edges)
     theirs = {selector for selector in selectors if named(selector, only_theirs)}
     others = reached(refs(s for s in kept if s.param is None or s.selector not in theirs), edges)
-    unreached = {selector for selector in selectors if named(selector, {n for n in only_theirs if not named(n, others)})}
+    only = {name for name in only_theirs if not named(name, others)}
+    unreached = {selector for selector in selectors if named(selector, only)}
     for statement, end, drop in zip(statements, ends, is_dropped):
         if drop or (statement.param is not None and statement.selector in unreached):
             while end > statement.line and lines[end - 1].strip()[:1] in ("", "#"):

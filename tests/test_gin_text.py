@@ -206,5 +206,6 @@ def test_without_keeps_a_configurable_that_something_else_reaches_with_all_it_re
 
 
 def test_without_leaves_a_file_with_blocks_or_includes_whole(tmp_path):
-    path = write(tmp_path / "stored.gin", "System:\n    dataloaders = {'train': @DataLoader()}\nDataLoader.batch_size = 2\n")
+    path = write(tmp_path / "stored.gin",
+                 "System:\n    dataloaders = {'train': @DataLoader()}\nDataLoader.batch_size = 2\n")
     assert gin_text.without(path, UNBUILT) == path.read_text()
