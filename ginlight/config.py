@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import inspect
 import logging
 import os
@@ -85,7 +86,7 @@ def parse(
                               location=str(path), hint="Check that you passed the file you meant.")
     _statements[:] = gin_text.read(files, bindings, search_paths)
     # gin looks for includes in the folders the reader looked in (gin_text.include_folders).
-    read = [*files, *(Path(s.file) for s in _statements if s.file != gin_text.BINDINGS)]
+    read = [*files, *(Path(file) for file in dict.fromkeys(s.file for s in _statements) if file != gin_text.BINDINGS)]
     internals.set_include_folders(gin_text.include_folders(search_paths, read))
     for path in files:  # before registering: a path named there may be under one of these folders
         for folder in path_directives(path):
@@ -367,8 +368,12 @@ def _check_value_types() -> None:
 _SCALARS = {int: "a number", float: "a number", bool: "True or False"}
 
 
+@functools.lru_cache(maxsize=None)
 def _scalar_parameters(wrapped: Any) -> dict[str, str]:
-    """Parameters that take only numbers or booleans, by annotation or by default value."""
+    """Parameters that take only numbers or booleans, by annotation or by default value.
+
+    Cached: a signature does not change, and every parse asks again (``load_system`` included).
+    Callers only read the dict."""
     try:
         target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
         parameters = inspect.signature(target).parameters.values()

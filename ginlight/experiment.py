@@ -25,8 +25,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from ginlight import (check, checkpoint, config, distributed, internals, project, pruning, registry, rundir, slurm,
-                      source, trackers)
+from ginlight import (check, checkpoint, config, distributed, gin_text, internals, project, pruning, registry, rundir,
+                      slurm, source, trackers)
 from ginlight import trust as trust_policy
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import OperativeConfigWriter
@@ -480,11 +480,12 @@ def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> Lightn
           checkpoint.stored_config_file(checkpoint_path, stored) as gin_file):
         trust_policy.check(gin_file, trust, origin=checkpoint.stored_config_origin(checkpoint_path),
                            spell=lambda names: f"ginlight.load_system(path, trust={names!r})")
+        unbuilt = [f"{_EXPERIMENT}.datamodule", f"{_EXPERIMENT}.trainer", "ginlight.System.dataloaders"]
+        gin_file.write_text(gin_text.without(gin_file, unbuilt))  # gin need not parse what is never built
         config.parse([gin_file])
         with gin.unlock_config():  # the System alone: nothing that reads data or writes files
-            for parameter in ("datamodule", "trainer"):
-                gin.bind_parameter(f"{_EXPERIMENT}.{parameter}", None)
-            gin.bind_parameter("ginlight.System.dataloaders", None)
+            for parameter in unbuilt:
+                gin.bind_parameter(parameter, None)
         system = build_experiment().system
     system.on_load_checkpoint(stored)
     system.load_state_dict(stored["state_dict"])

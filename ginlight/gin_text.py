@@ -20,14 +20,14 @@ import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from gin import config_parser
 
 from ginlight.errors import ConfigError
 
 __all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
-           "references_in", "BINDINGS", "DYNAMIC_REGISTRATION"]
+           "references_in", "without", "BINDINGS", "DYNAMIC_REGISTRATION"]
 
 #: The origin of a statement given with ``--gin_bindings``.
 BINDINGS = "--gin_bindings"
@@ -319,3 +319,57 @@ def parse_binding(text: str, name: str, where: str, hint: str) -> Statement:
     if len(statements) != 1 or statements[0].kind != "binding":
         raise ConfigError(f"{name} is not one binding.", location=where, hint=hint)
     return statements[0]
+
+
+def without(gin_file: Path, dropped: Sequence[str]) -> str:
+    """The text of ``gin_file`` (one file, no includes) less the bindings of the parameters ``dropped``
+    (``ginlight.System.dataloaders``) and of every configurable that only their values reach.
+
+    For :func:`ginlight.load_system`, which builds the System without its data: gin need not parse
+    the loaders' and datasets' bindings it will never call. A configurable that anything else binds
+    or references (directly, or through another configurable's bindings or a macro) keeps all its
+    bindings. (Code that calls a dataset's configurable itself, unnamed in the config, would get its
+    defaults; but then the System would build a dataset, which ``load_system`` promises not to.)
+    Names match as gin matches a partial name: one ends with ``.`` and the other. Each dropped
+    statement's lines are left blank, so that lines keep their numbers in messages.
+    """
+    statements = read([gin_file])
+    lines = gin_file.read_text().splitlines(keepends=True)
+    if any(s.kind in ("block", "include") for s in statements):  # lines and statements do not pair up simply
+        return "".join(lines)
+    ends = [s.line - 1 for s in statements[1:]] + [len(lines)]  # a statement's last line, or a comment after it
+
+    def named(name: str, names: set[str]) -> bool:
+        return any(name == other or name.endswith("." + other) or other.endswith("." + name) for other in names)
+
+    def refs(chosen: Iterable[Statement]) -> set[str]:
+        return {ref.name.rsplit("/", 1)[-1] for s in chosen for ref in references_in(s.value)
+                if isinstance(ref, Reference)}
+
+    def reached(roots: set[str], edges: dict[str, set[str]]) -> set[str]:
+        reach, todo = set(), set(roots)
+        while todo:
+            reach |= todo
+            todo = {name for selector, names in edges.items() if named(selector, todo) for name in names} - reach
+        return reach
+
+    selectors = {s.selector for s in statements if s.param is not None}
+    targets = {(selector, name.rsplit(".", 1)[1]) for name in dropped for selector in selectors
+               if named(selector, {name.rsplit(".", 1)[0]})}
+    is_dropped = [(s.selector, s.param) in targets for s in statements]
+    kept = [s for s, drop in zip(statements, is_dropped) if not drop]
+    edges = {selector: set() for selector in selectors}  # configurable -> what its bindings reference
+    for statement in kept:
+        if statement.param is not None:
+            edges[statement.selector] |= refs([statement])
+    only_theirs = reached(refs(s for s, drop in zip(statements, is_dropped) if drop), edges)
+    theirs = {selector for selector in selectors if named(selector, only_theirs)}
+    others = reached(refs(s for s in kept if s.param is None or s.selector not in theirs), edges)
+    only = {name for name in only_theirs if not named(name, others)}
+    unreached = {selector for selector in selectors if named(selector, only)}
+    for statement, end, drop in zip(statements, ends, is_dropped):
+        if drop or (statement.param is not None and statement.selector in unreached):
+            while end > statement.line and lines[end - 1].strip()[:1] in ("", "#"):
+                end -= 1  # comments after it stay: `# ginlight-path:` and `# ginlight-register:` lines among them
+            lines[statement.line - 1:end] = ["\n"] * (end - statement.line + 1)
+    return "".join(lines)

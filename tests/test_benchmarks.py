@@ -200,3 +200,14 @@ def test_default_progress_bar_redraws_every_ten_batches(tmp_path, rebound, most,
     assert result.returncode == 0, result.stderr[-3000:]
     redraws = result.stdout.count("Epoch 0: ")
     assert least <= redraws <= most, result.stdout[-2000:]
+
+
+def test_load_system_benchmark_quick_prints_the_table():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.load_system", "--quick", "--profile"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| (a) ginlight.load_system |" in result.stdout
+    assert "| (b) ConvNet + torch.load + load_state_dict |" in result.stdout
+    assert "ratio (a) / (b) of the medians:" in result.stdout
+    assert "same weights: yes" in result.stdout
+    assert "(load_system)" in result.stdout  # the profile's top line

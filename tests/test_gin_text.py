@@ -165,3 +165,47 @@ def test_under_dynamic_registration_names_are_read_by_their_import_path_in_that_
                                        Reference("ginlight.models.MLP", True)]}),
         ("HIDDEN", None, (8,)),
     ]
+
+
+STORED = """\
+BATCH = 8
+train/DataLoader.batch_size = %BATCH
+train/DataLoader.dataset = @ginlight.data.digits()
+train/digits.split = 'train'
+# ginlight-register: my_lab.Augment
+ginlight.data.digits.seed = 0
+Normalize.mean = 0.5
+ConvNet.channels = (8,)
+ginlight.Experiment.trainer = None
+System.dataloaders = \\
+    {'train': @train/torch.utils.data.DataLoader()}
+System.model = @ginlight.models.ConvNet()
+# a comment
+Trainer.max_epochs = 2
+"""
+UNBUILT = ["ginlight.Experiment.datamodule", "ginlight.Experiment.trainer", "ginlight.System.dataloaders"]
+
+
+def test_without_drops_the_parameters_and_what_only_they_reach_keeping_every_line_in_its_place(tmp_path):
+    path = write(tmp_path / "stored.gin", STORED)
+    text = gin_text.without(path, UNBUILT)
+    kept = [(s.line, s.text) for s in gin_text.read([write(tmp_path / "kept.gin", text)])]
+    assert kept == [(1, "BATCH = 8"), (7, "Normalize.mean = 0.5"), (8, "ConvNet.channels = (8,)"),
+                    (12, "System.model = @ginlight.models.ConvNet()"), (14, "Trainer.max_epochs = 2")]
+    assert len(text.splitlines()) == len(STORED.splitlines())
+    assert text.splitlines()[4:6] == ["# ginlight-register: my_lab.Augment", ""]  # a comment after a dropped one stays
+    assert text.splitlines()[12] == "# a comment"
+
+
+def test_without_keeps_a_configurable_that_something_else_reaches_with_all_it_reaches(tmp_path):
+    # The model is handed the loader too: the loader, and the dataset its binding names, stay.
+    path = write(tmp_path / "stored.gin", STORED + "ConvNet.activation = @train/DataLoader\n")
+    assert gin_text.without(path, UNBUILT).splitlines() == (STORED + "ConvNet.activation = @train/DataLoader\n") \
+        .replace("ginlight.Experiment.trainer = None", "").replace(
+        "System.dataloaders = \\\n    {'train': @train/torch.utils.data.DataLoader()}", "\n").splitlines()
+
+
+def test_without_leaves_a_file_with_blocks_or_includes_whole(tmp_path):
+    path = write(tmp_path / "stored.gin",
+                 "System:\n    dataloaders = {'train': @DataLoader()}\nDataLoader.batch_size = 2\n")
+    assert gin_text.without(path, UNBUILT) == path.read_text()
