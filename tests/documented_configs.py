@@ -51,8 +51,8 @@ def write_documented(folder: Path) -> list[list[str]]:
 
 
 def check_command(*args: str) -> list[str]:
-    """``ginlight-check --strict`` with ``args``, run by this Python."""
-    return [sys.executable, "-m", "ginlight.cli.check", "--strict", *args]
+    """``ginlight-check --strict`` with ``args``: the console script installed beside this Python."""
+    return [str(Path(sys.executable).parent / "ginlight-check"), "--strict", *args]
 
 
 def main() -> int:

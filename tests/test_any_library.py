@@ -24,6 +24,8 @@ import ginlight
 from ginlight import config
 from ginlight.config_carrier import GinConfigCarrier
 
+pytestmark = pytest.mark.slow
+
 TRAIN = Path(sys.executable).parent / "ginlight-train"
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}
 

@@ -20,6 +20,8 @@ from absl import flags
 import ginlight.experiment  # noqa: F401  (imported before any test captures stderr: see below)
 from ginlight.cli import train as train_command
 
+pytestmark = pytest.mark.slow
+
 # Lightning and absl bind logging handlers to sys.stderr when first imported. Importing
 # them here, at collection, binds them to pytest's session-long stream rather than to
 # one test's captured stream, which is closed when that test ends.

@@ -21,6 +21,7 @@ from ginlight.models import MLP
 
 # `python -m` from the repository root: the benchmark is the repository's own script, not an installed command
 # (docs/performance.md runs it this way).
+@pytest.mark.slow
 def test_overhead_benchmark_quick_prints_the_table():
     result = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--quick"], cwd=REPO,
                             capture_output=True, text=True, timeout=600)
@@ -36,6 +37,7 @@ def test_overhead_benchmark_quick_prints_the_table():
     assert "--print_config and --list_configurables built nothing: yes" in table
 
 
+@pytest.mark.slow
 def test_overhead_benchmark_measures_only_the_workloads_asked_for():
     result = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--quick", "--workload=mlp"], cwd=REPO,
                             capture_output=True, text=True, timeout=600)
@@ -45,6 +47,7 @@ def test_overhead_benchmark_measures_only_the_workloads_asked_for():
     assert "cnn" not in result.stdout
 
 
+@pytest.mark.slow
 def test_sweep_throughput_benchmark_quick_prints_its_tables():
     """docs/sweeps.md: a sweep of short runs against one run, and launch to first step, timed side by side."""
     result = subprocess.run([sys.executable, "-m", "benchmarks.sweep_throughput", "--quick"], cwd=REPO,
@@ -129,6 +132,7 @@ def test_median_interval_is_distribution_free(count, expected):
     assert (low, high, round(confidence, 3)) == expected
 
 
+@pytest.mark.slow
 def test_epoch_metrics_equal_torchmetrics_over_all_samples(tmp_path):
     """With a learning rate of 0 the model is fixed, so each epoch's logged values are those of
     torchmetrics and the sample-weighted loss over the whole split (the last batch is smaller)."""
@@ -176,6 +180,7 @@ def test_epoch_metrics_equal_torchmetrics_over_all_samples(tmp_path):
             assert result.metrics[key] == pytest.approx(value, rel=1e-6), key
 
 
+@pytest.mark.slow
 def test_torch_compile_through_a_binding(tmp_path):
     """docs/performance.md: `System.model = @compiled/torch.compile()` compiles the model it is given
     (the `eager` backend here, to keep the test short; the default is inductor)."""
@@ -191,6 +196,7 @@ def test_torch_compile_through_a_binding(tmp_path):
     assert any(key.startswith("model._orig_mod.") for key in state)  # the compiled wrapper's parameters
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rebound, most, least", [([], 8, 2), (["TQDMProgressBar.refresh_rate = 1"], 200, 20)])
 def test_default_progress_bar_redraws_every_ten_batches(tmp_path, rebound, most, least):
     result = ginlight_train(
@@ -202,6 +208,7 @@ def test_default_progress_bar_redraws_every_ten_batches(tmp_path, rebound, most,
     assert least <= redraws <= most, result.stdout[-2000:]
 
 
+@pytest.mark.slow
 def test_load_system_benchmark_quick_prints_the_table():
     result = subprocess.run([sys.executable, "-m", "benchmarks.load_system", "--quick", "--profile"], cwd=REPO,
                             capture_output=True, text=True, timeout=600)

@@ -33,6 +33,7 @@ def fresh_gin():
     gin.clear_config()
 
 
+@pytest.mark.slow
 def test_a_process_with_no_config_gets_the_carried_one_and_imports_from_the_carried_paths(tmp_path):
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "usermod.py").write_text(USER_MODULE)
@@ -101,6 +102,7 @@ def test_without_an_init_of_their_own_workers_get_lightnings_seeding_when_asked(
     assert torch.equal(draw_after(loader.worker_init_fn), lightnings if seed_workers else untouched)
 
 
+@pytest.mark.slow
 def test_a_config_under_dynamic_registration_is_carried_with_its_imports(tmp_path, fresh_gin, monkeypatch):
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "dynmod.py").write_text("def scaled(value=1, factor=1):\n    return value * factor\n")

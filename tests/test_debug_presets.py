@@ -11,6 +11,8 @@ from conftest import CONFIGS, REPO, bindings, ginlight_train, run_command, run_d
 import ginlight
 from ginlight.diff import read_config
 
+pytestmark = pytest.mark.slow
+
 DEBUG = CONFIGS / "debug"
 # The shipped configs that run on their own (the others include base.gin).
 SHIPPED = sorted(path for path in CONFIGS.glob("*.gin") if path.name != "base.gin")

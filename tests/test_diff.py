@@ -13,6 +13,8 @@ from conftest import CONFIGS, SHORT, ginlight_diff, read_record
 import ginlight
 from ginlight.diff import diff, read_config, to_text
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> tuple[Path, Path]:

@@ -13,6 +13,8 @@ from outcomes import assert_same_outcome
 import ginlight
 from ginlight.data import digits
 
+pytestmark = pytest.mark.slow
+
 TWO_RANKS = bindings(
     "MAX_EPOCHS=1", "Trainer.devices=2", "Trainer.limit_train_batches=3", "Trainer.limit_val_batches=2",
     "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False",

@@ -9,8 +9,11 @@ import signal
 import stat
 import subprocess
 
+import pytest
 import torch
 from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, run_dirs
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_disk_that_refuses_writes_fails_before_training(tmp_path):

@@ -17,6 +17,8 @@ import ginlight
 from examples.gan import DigitsDataModule
 from examples.gan.gan import image_grid
 
+pytestmark = pytest.mark.slow
+
 EPOCHS = 2
 # A few steps: enough to produce every artifact, not to learn digits.
 GAN_SHORT = [f"MAX_EPOCHS={EPOCHS}", "Trainer.limit_train_batches=3", "Trainer.enable_progress_bar=False"]

@@ -265,6 +265,7 @@ def test_a_folder_logger_not_given_a_version_keeps_the_one_it_is_given_later(tmp
     assert chosen.version == 1
 
 
+@pytest.mark.slow
 def test_an_mlflow_logger_attached_to_a_run_logs_to_it_and_creates_none(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
@@ -282,6 +283,7 @@ def test_an_mlflow_logger_attached_to_a_run_logs_to_it_and_creates_none(tmp_path
     assert client.get_run(named.run_id).info.run_name == "runs/classifier/1"
 
 
+@pytest.mark.slow
 def test_the_wandb_init_arguments_decide_the_run_wandb_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

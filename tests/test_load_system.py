@@ -15,6 +15,8 @@ from conftest import CONFIGS, SHORT, ginlight_train, read_record, run_dirs
 import ginlight
 from ginlight.checkpoint import weights_hash
 
+pytestmark = pytest.mark.slow
+
 USER_MODULE = '''
 import gin
 import torch

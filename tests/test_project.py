@@ -15,6 +15,8 @@ import torch
 from conftest import REPO, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome
 
+pytestmark = pytest.mark.slow
+
 SECTION = re.search(r"^## Bring your own code\n(.*?)^## ", (REPO / "README.md").read_text(), re.S | re.M)[1]
 # Fenced blocks whose first line names the file they hold: "# my_lab/models.py".
 FILES = {match[2]: match[1] for match in re.finditer(r"^```\w*\n(# (\S+)\n.*?)^```", SECTION, re.S | re.M)}

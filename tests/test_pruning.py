@@ -22,6 +22,8 @@ from ginlight.sweep import load_search_space, run_sweep
 from test_sweep import (CLASSIFIER, TINY, module_command, postgres_url, probe_flags, probe_project, read_csv,  # noqa: F401
                         record, run, sweep_dir, wait_for)
 
+pytestmark = pytest.mark.slow
+
 EPOCHS = 3
 SHORT_TRIAL = [f"MAX_EPOCHS={EPOCHS}", "Trainer.limit_train_batches=8", "Trainer.limit_val_batches=2",
                "Trainer.enable_progress_bar=False", "Trainer.enable_model_summary=False"]

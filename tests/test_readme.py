@@ -7,7 +7,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_dirs
+
+pytestmark = pytest.mark.slow
 
 README = (REPO / "README.md").read_text()
 

@@ -14,6 +14,8 @@ from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_diff, ginlight_tra
 
 from ginlight import source
 
+pytestmark = pytest.mark.slow
+
 MODEL_MODULE = '''
 import gin
 import torch

@@ -97,6 +97,7 @@ def test_wrappers_and_what_holds_them_pickle():
     assert torch.equal(restored.model.weight, system.model.weight)
 
 
+@pytest.mark.slow
 def test_wrappers_unpickle_in_a_fresh_process():
     """What ddp_spawn ranks and spawned workers do: nothing is registered there yet."""
     payload = pickle.dumps([gin.get_configurable("torch.optim.AdamW"), gin.get_configurable("torch.sigmoid")])
@@ -105,6 +106,7 @@ def test_wrappers_unpickle_in_a_fresh_process():
     assert result.stdout.decode().strip() == "['AdamW', 'sigmoid']"
 
 
+@pytest.mark.slow
 def test_torch_save_of_a_built_model_loads_without_ginlight(tmp_path):
     config.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
     torch.save(gin.get_configurable("torch.nn.Linear")(), tmp_path / "layer.pt")
@@ -113,6 +115,7 @@ def test_torch_save_of_a_built_model_loads_without_ginlight(tmp_path):
     assert result.stdout.strip() == "Linear"
 
 
+@pytest.mark.slow
 def test_a_registered_dataset_crosses_to_spawned_dataloader_workers():
     config.parse(bindings=[])
     dataset = gin.get_configurable("torch.utils.data.TensorDataset")(torch.arange(8.0))
@@ -120,12 +123,14 @@ def test_a_registered_dataset_crosses_to_spawned_dataloader_workers():
     assert torch.cat([batch for (batch,) in loader]).tolist() == list(range(8))
 
 
+@pytest.mark.slow
 def test_registration_prints_no_warnings():
     code = "import warnings; warnings.simplefilter('always'); import ginlight; ginlight.register_all()"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Warning" not in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_import_ginlight_loads_neither_torch_nor_lightning():
     code = "import sys, ginlight; print('torch' in sys.modules, 'lightning' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -139,6 +144,7 @@ def _fresh_process(code: str) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_parsing_registers_what_the_config_names_and_nothing_else():
     output = _fresh_process(
         "import gin\nfrom ginlight import config\n"
@@ -148,6 +154,7 @@ def test_parsing_registers_what_the_config_names_and_nothing_else():
     assert output.strip() == "['torch.nn.Linear', 'torch.optim.Adam']"
 
 
+@pytest.mark.slow
 def test_operative_configs_read_the_same_whatever_else_is_registered():
     """gin writes the shortest unambiguous name; a name that two modules export (torch.softmax,
     torch.nn.functional.softmax) must come out long enough to parse where both are registered."""
@@ -163,6 +170,7 @@ def test_operative_configs_read_the_same_whatever_else_is_registered():
     assert "functional.softmax.dim = 1" in output
 
 
+@pytest.mark.slow
 def test_an_unknown_name_is_suggested_from_every_component():
     output = _fresh_process(
         "from ginlight import config\n"

@@ -25,6 +25,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import ginlight
 from ginlight.diff import read_config
 
+pytestmark = pytest.mark.slow
+
 ONE_EPOCH = [*SHORT, "Trainer.max_epochs=1"]
 REPORT = "reproduction.json"
 

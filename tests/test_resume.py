@@ -18,6 +18,8 @@ from steering import Held
 import ginlight
 from ginlight.experiment import resume
 
+pytestmark = pytest.mark.slow
+
 BATCHES_PER_EPOCH = 3  # Trainer.limit_train_batches in SHORT
 EPOCHS = 4
 # Nothing monitored: last.ckpt is the run's one checkpoint, and load_system(RUN) loads it.

@@ -22,6 +22,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from ginlight import curves
 from ginlight.runs import Listing, read_runs
 
+pytestmark = pytest.mark.slow
+
 # Every run is steered (tests/steering.py): KeyboardInterrupt at a step interrupts it as Ctrl-C does,
 # RuntimeError fails it; all have the wrapper in their config, so they differ only in the bindings given.
 COMMON = [*SHORT, "MAX_EPOCHS=1", "Trainer.log_every_n_steps=1"]

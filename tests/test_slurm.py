@@ -26,6 +26,8 @@ import steering
 from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome
 
+pytestmark = pytest.mark.slow
+
 # The requeue delay of a job (pending, reason BeginTime) is AuthInfo's cred_expire, 120 s unless set.
 SLURM_CONF = """\
 ClusterName=ginlight-test

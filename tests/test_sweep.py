@@ -138,6 +138,7 @@ def test_sweep_file_lines_and_their_locations(tmp_path):
         load_search_space(["MAX_EPOCHS = [1, 2]", "MAX_EPOCHS = [3]"])
 
 
+@pytest.mark.slow
 def test_definitions_that_cannot_run_fail_before_any_trial(tmp_path):
     def sweep(*lines: str, **options):
         run_sweep([CLASSIFIER], TINY, [parse_parameter(line) for line in lines], root_dir=tmp_path, **options)
@@ -154,6 +155,7 @@ def test_definitions_that_cannot_run_fail_before_any_trial(tmp_path):
     assert not tmp_path.joinpath("classifier").exists()
 
 
+@pytest.mark.slow
 def test_a_misspelt_binding_fails_before_any_trial(tmp_path):
     def sweep(*lines: str):
         run_sweep([CLASSIFIER], TINY, load_search_space(lines), root_dir=tmp_path)
@@ -166,6 +168,7 @@ def test_a_misspelt_binding_fails_before_any_trial(tmp_path):
     assert not (tmp_path / "classifier").exists()  # no sweep directory, no trial
 
 
+@pytest.mark.slow
 def test_help_imports_no_framework():
     probe = "import sys, ginlight.cli.sweep; print(sorted({'torch', 'lightning', 'optuna'} & set(sys.modules)))"
     result = run([sys.executable, "-c", probe], cwd=REPO)
@@ -177,6 +180,7 @@ def test_help_imports_no_framework():
 # ---- sweeps -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grid_sweep_on_two_workers_records_every_trial_and_reruns_the_best(tmp_path):
     root = tmp_path / "runs"
     result = run([str(SWEEP_SCRIPT), *sweep_args(
@@ -229,6 +233,7 @@ def test_grid_sweep_on_two_workers_records_every_trial_and_reruns_the_best(tmp_p
     assert record(rerun_dir)["metrics"] == record(Path(best["run_dir"]))["metrics"]
 
 
+@pytest.mark.slow
 def test_an_objective_the_runs_do_not_log_stops_the_sweep(tmp_path):
     root = tmp_path / "runs"
     result = run(module_command(root, "--sweep=BATCH_SIZE=[8, 16]", "--objective=val/acc", "--direction=max"),
@@ -263,6 +268,7 @@ def check_sampled_trials(rows: list[dict[str, str]], objective: str) -> None:
         assert float(row["objective"]) == record(Path(row["run_dir"]))["metrics"][objective]
 
 
+@pytest.mark.slow
 def test_tpe_search_samples_the_distributions_of_a_sweep_file(tmp_path):
     (tmp_path / "space.txt").write_text(SPACE_FILE)
     root = tmp_path / "runs"
@@ -274,6 +280,7 @@ def test_tpe_search_samples_the_distributions_of_a_sweep_file(tmp_path):
     check_sampled_trials(read_csv(folder / "sweep.csv"), "val/accuracy")
 
 
+@pytest.mark.slow
 def test_random_search_from_python(tmp_path):
     space = load_search_space(SPACE_FILE.splitlines()[1:])
     result = run_sweep([CLASSIFIER], TINY, space, mode="random", trials=3, workers=3, root_dir=tmp_path / "runs")
@@ -282,6 +289,7 @@ def test_random_search_from_python(tmp_path):
     check_sampled_trials(read_csv(result.sweep_dir / "sweep.csv"), "val/loss")
 
 
+@pytest.mark.slow
 def test_each_trial_reports_through_its_outcome_file_a_configuration_error_at_its_gin_line(tmp_path):
     # The macro passes the sweep's parse of the config; the System refuses 'weekly' when the trial builds it.
     config_file = tmp_path / "scheduled.gin"
@@ -318,6 +326,7 @@ def _processes_using(folder: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_continues_and_reruns_the_trial_that_was_running(tmp_path, probe_project):
     root, marker = tmp_path / "runs", tmp_path / "held"
     command = module_command(root, *probe_flags(probe_project), "--sweep=BATCH_SIZE=[8, 16]")
@@ -349,6 +358,7 @@ def test_a_killed_sweep_continues_and_reruns_the_trial_that_was_running(tmp_path
         [arg for arg in lost["argv"] if "BATCH_SIZE" in arg]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_running_trial_and_queues_it_again(tmp_path, probe_project):
     root, marker = tmp_path / "runs", tmp_path / "held"
     sweep = subprocess.Popen(module_command(root, *probe_flags(probe_project), "--sweep=BATCH_SIZE=[8, 16]"),
@@ -407,6 +417,7 @@ def postgres_url():
         shutil.rmtree(home)
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_postgresql_study(tmp_path, postgres_url):
     flags = [f"--storage={postgres_url}", "--study=shared-grid", "--sweep=torch.optim.AdamW.lr=[1e-3, 3e-3]",
              "--sweep=BATCH_SIZE=[8, 16]"]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from conftest import CONFIGS, bindings, ginlight_sweep, read_record
+
+pytestmark = pytest.mark.slow
 
 # Every trial diverges: SGD at a learning rate no model survives, its loss checked at every step.
 DIVERGING = ["MAX_EPOCHS=1", "Trainer.limit_train_batches=2", "Trainer.limit_val_batches=1",

@@ -16,6 +16,8 @@ import ginlight
 from ginlight.data import digits
 from ginlight.checkpoint import weights_hash
 
+pytestmark = pytest.mark.slow
+
 
 @gin.configurable
 def cross_entropy_and_l1(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -19,6 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_resume import BATCHES_PER_EPOCH
 from wandb.proto import wandb_internal_pb2
 
+pytestmark = pytest.mark.slow
+
 EPOCHS = 3
 SETTINGS = [*SHORT, f"MAX_EPOCHS={EPOCHS}"]
 FILES = {"operative_config.gin", "config.gin", "run.json"}

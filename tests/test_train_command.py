@@ -12,6 +12,8 @@ from conftest import CONFIGS, REPO, SHIPPED, SHORT, bindings, ginlight_train, re
 from outcomes import assert_same_outcome
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
