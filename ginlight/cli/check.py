@@ -26,10 +26,6 @@ COMMAND = "ginlight-check"
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) > 1:
-        print(f"{COMMAND}: error: unexpected arguments {argv[1:]}; flags take the form --name=value.",
-              file=sys.stderr)
-        return 2
     try:
         # Here, not at the top, to keep --help fast (it loads Lightning); importing it registers ginlight's
         # own configurables, which the config may name.

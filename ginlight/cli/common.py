@@ -42,12 +42,14 @@ def run(
     usage: str,
     optional_value_flags: Sequence[str] = (),
     argv: Sequence[str] | None = None,
+    takes_arguments: bool = False,
 ) -> None:
     """Runs ``main`` under absl; a bad flag exits with status 2 and one message.
 
     ``--help`` prints ``usage`` and the flags of ginlight's modules. Flags in
     ``optional_value_flags`` may be given without a value (``--list_configurables``),
-    which then means ``*``.
+    which then means ``*``. A command that ``takes_arguments`` gets what is not a flag;
+    another exits with status 2 on it (a flag's value split off by a stray space).
     """
 
     def parse(argv: list[str]) -> list[str]:
@@ -57,12 +59,17 @@ def run(
             print(usage.strip() + "\n\n" + "\n\n".join(FLAGS.module_help(m) for m in sorted(modules)))
             sys.exit(0)
         argv = [f"{arg}=*" if arg in {f"--{name}" for name in optional_value_flags} else arg for arg in argv]
+        command = os.path.basename(argv[0])
         try:
-            return FLAGS(argv)
+            left = FLAGS(argv)
         except flags.Error as exc:
-            command = os.path.basename(argv[0])
             print(f"{command}: error: {exc}\nSee `{command} --help` for the flags.", file=sys.stderr)
             sys.exit(2)
+        if len(left) > 1 and not takes_arguments:
+            print(f"{command}: error: unexpected arguments {left[1:]}; flags take the form --name=value.",
+                  file=sys.stderr)
+            sys.exit(2)
+        return left
 
     app.run(main, argv=list(argv) if argv is not None else None, flags_parser=parse)
 

@@ -42,7 +42,7 @@ def main(argv: Sequence[str]) -> int:
 
 def run() -> None:
     """The console script."""
-    common.run(main, __doc__)
+    common.run(main, __doc__, takes_arguments=True)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def _set_tags(arguments: Sequence[str]) -> int:
 
 def run(argv: Sequence[str] | None = None) -> None:
     """The console script; ``argv`` defaults to ``sys.argv``."""
-    common.run(main, __doc__, argv=argv)
+    common.run(main, __doc__, argv=argv, takes_arguments=True)
 
 
 if __name__ == "__main__":

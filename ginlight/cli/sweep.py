@@ -80,10 +80,6 @@ def _start_warm_worker() -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) > 1:
-        print(f"{COMMAND}: error: unexpected arguments {argv[1:]}; flags take the form --name=value.",
-              file=sys.stderr)
-        return 2
     # A scheduler's SIGTERM or a closed terminal stop the sweep like Ctrl-C: running trials are requeued.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)

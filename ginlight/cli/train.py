@@ -42,10 +42,6 @@ COMMAND = "ginlight-train"
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) > 1:
-        print(f"{COMMAND}: error: unexpected arguments {argv[1:]}; flags take the form --name=value.",
-              file=sys.stderr)
-        return 2
     try:
         if FLAGS.list_configurables is not None:
             return _list_configurables(FLAGS.list_configurables)
