@@ -5,21 +5,8 @@ first use, so that ``ginlight-train --help`` answers at once. The stack's
 components register with gin as a config names them (:mod:`ginlight.registry`);
 ``ginlight.register_all()`` registers every one, for code that calls gin itself.
 
-Imports point one way, down these layers (``tests/test_architecture.py`` checks it):
-
-1. the command line: :mod:`ginlight.cli`;
-2. tools: :mod:`~ginlight.reproduce`, :mod:`~ginlight.diff`, :mod:`~ginlight.sweep`,
-   :mod:`~ginlight.runs`, :mod:`~ginlight.curves`;
-3. running an experiment: :mod:`~ginlight.experiment`, :mod:`~ginlight.trainer`;
-4. the parts: :mod:`~ginlight.system`, :mod:`~ginlight.adapters`, :mod:`~ginlight.callbacks`,
-   :mod:`~ginlight.data`, :mod:`~ginlight.models`, :mod:`~ginlight.checkpoint`,
-   :mod:`~ginlight.rundir`, :mod:`~ginlight.trackers`, :mod:`~ginlight.distributed`, :mod:`~ginlight.slurm`,
-   :mod:`~ginlight.pruning`, :mod:`~ginlight.dry_run`, :mod:`~ginlight.config_carrier`,
-   :mod:`~ginlight.pending_updates`, :mod:`~ginlight.stages`;
-5. gin handling and the registry: :mod:`~ginlight.config`, :mod:`~ginlight.gin_text`,
-   :mod:`~ginlight.registry`, :mod:`~ginlight.importable`, :mod:`~ginlight.project`,
-   :mod:`~ginlight.internals`, :mod:`~ginlight.source`, :mod:`~ginlight.trust`;
-6. errors: :mod:`~ginlight.errors`.
+Imports point one way, down the layers that docs/architecture.md lists, the one list of them
+(``tests/test_architecture.py`` reads it there and checks every import against it).
 """
 
 from __future__ import annotations

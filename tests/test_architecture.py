@@ -9,25 +9,32 @@ wait for Lightning), since one elsewhere is how a cycle hides.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ginlight"
 
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+#: A row of the layers' table: | layer | `module.py`, `package/`, ... | what it does |
+_ROW = re.compile(r"^\| ([^|`]+?) \| ((?:`[\w/.]+`(?:, )?)+) \| [^|]+ \|$", re.M)
+
+
+def _layers() -> list[tuple[str, list[str]]]:
+    """The layers as docs/architecture.md's table lists them (the one list of them), lowest first: each with
+    the modules and packages it names. The package itself, ``ginlight``, holds the version and the lazy public
+    names, imports nothing, and sits lowest."""
+    layers = []
+    for layer, cell in _ROW.findall(ARCHITECTURE.read_text()):
+        paths = re.findall(r"`([\w/.]+)`", cell)
+        layers.append((layer, ["ginlight." + path.removesuffix(".py").strip("/").replace("/", ".") for path in paths]))
+    assert len(layers) >= 5, f"no table of layers found in {ARCHITECTURE}"
+    layers.reverse()
+    layers[0][1].insert(0, "ginlight")
+    return layers
+
+
 #: The layers, lowest first; a module belongs to the first entry that names it or a package above it.
-#: (The package itself, ``ginlight``, holds the version and the lazy public names, and imports nothing.)
-LAYERS = [
-    ("errors", ["ginlight", "ginlight.errors"]),
-    ("gin handling and the registry",
-     ["ginlight.config", "ginlight.gin_text", "ginlight.registry", "ginlight.importable", "ginlight.project",
-      "ginlight.internals", "ginlight.source", "ginlight.check", "ginlight.trust"]),
-    ("the parts",
-     ["ginlight.stages", "ginlight.system", "ginlight.pending_updates", "ginlight.adapters", "ginlight.callbacks",
-      "ginlight.data", "ginlight.models", "ginlight.checkpoint", "ginlight.rundir", "ginlight.trackers",
-      "ginlight.distributed", "ginlight.slurm", "ginlight.pruning", "ginlight.dry_run", "ginlight.config_carrier"]),
-    ("running an experiment", ["ginlight.experiment", "ginlight.trainer"]),
-    ("tools", ["ginlight.reproduce", "ginlight.diff", "ginlight.sweep", "ginlight.runs", "ginlight.curves"]),
-    ("command line", ["ginlight.cli"]),
-]
+LAYERS = _layers()
 
 #: Imports of ginlight modules inside functions: (importer, imported) -> why it is not at module level.
 LAZY = {
@@ -85,7 +92,7 @@ def _layer(module: str) -> int:
         if any(module == member or module.startswith(member + ".") for member in members
                if member != "ginlight" or module == "ginlight"):
             return index
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS here and to the package docstring.")
+    raise AssertionError(f"{module} is in no layer: add it to the table of layers in {ARCHITECTURE}.")
 
 
 def test_every_module_has_a_layer():
