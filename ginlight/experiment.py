@@ -33,6 +33,7 @@ from ginlight.callbacks import OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system, trains_on_cpu
+from ginlight.rundir import Status
 from ginlight.stages import STAGES
 from ginlight.system import ADAPTER_TYPES, System
 from ginlight.trainer import DETERMINISTIC, build_trainer, gin_calls, spawns_ranks, trainer_defaults
@@ -224,10 +225,10 @@ def _completed(run: rundir.RunDir) -> RunResult | None:
     if record.get("stage", "fit") != "fit":
         raise ConfigError(f"run '{run.path}' ran --stage={record['stage']}; only training runs can be resumed.",
                           hint="Run the stage again instead.")
-    if record.get("status") != "completed":
+    if record.get("status") != Status.COMPLETED:
         return None
     rank_zero_info(f"Run {run.path} already completed; there is nothing to resume.")
-    return RunResult(run.path, "completed", record.get("metrics", {}), record.get("best_checkpoint"))
+    return RunResult(run.path, Status.COMPLETED, record.get("metrics", {}), record.get("best_checkpoint"))
 
 
 @contextlib.contextmanager
@@ -306,7 +307,7 @@ def _execute(
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
         trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, Path(inherited_dir), stage))
         _run_stage(experiment, trainer, stage, ckpt_path)
-        return RunResult(Path(inherited_dir), "completed", _final_metrics(trainer), recorded=False)
+        return RunResult(Path(inherited_dir), Status.COMPLETED, _final_metrics(trainer), recorded=False)
 
     if resuming:
         path, hold = Path(run_dir), contextlib.nullcontext()  # held by resume()
@@ -336,15 +337,15 @@ def _execute(
         feed.started(record)  # each logger's run id, before training: a killed run is resumed to it
         if slurm.job() is not None:  # its job id lets a requeued job find this run again
             record.update(slurm=slurm.job())
-        status, error = "failed", None
+        status, error = Status.FAILED, None
         try:
             with _environment({RUN_DIR_ENV: str(path.resolve()), SEED_ENV: str(seed)}):
                 _run_stage(experiment, trainer, stage, ckpt_path)
-            status = "interrupted" if trainer.interrupted else _stopped_by_callback(trainer) or "completed"
+            status = Status.INTERRUPTED if trainer.interrupted else _stopped_by_callback(trainer) or Status.COMPLETED
         except (KeyboardInterrupt, SystemExit):
             # Lightning turns SIGINT and SIGTERM into these once it has saved the
             # interrupt checkpoint; anything else stopping the run is passed on.
-            status = "interrupted"
+            status = Status.INTERRUPTED
             if not trainer.interrupted:
                 raise
         except RunError as exc:

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from ginlight import rundir, source
 from ginlight.errors import ConfigError, RunError
 from ginlight.experiment import RUN_DIR_ENV, recorded_threads, train
+from ginlight.rundir import Status
 
 __all__ = ["compare", "reproduce", "Comparison", "REPORT"]
 
@@ -148,7 +149,7 @@ def reproduce(
     original = Path(run)
     recorded = _open(original)
     record = recorded.read_record()
-    if record.get("status") != "completed":
+    if record.get("status") != Status.COMPLETED:
         raise ConfigError(f"run '{original}' is {record.get('status')}; only a completed run can be reproduced.",
                           hint=f"Finish it first: ginlight-train --resume={original}")
     with recorded_threads(record, f"Reproducing {original}"):
@@ -160,7 +161,7 @@ def reproduce(
         )
     if os.environ.get(RUN_DIR_ENV):  # a DDP rank other than 0: rank 0 compares
         return Comparison(original, result.run_dir)
-    if result.status != "completed":
+    if result.status != Status.COMPLETED:
         raise RunError(f"the rerun in {result.run_dir} was {result.status}; there is nothing to compare.")
     comparison = compare(original, result.run_dir)
     rundir.write_atomic(result.run_dir / REPORT, json.dumps(comparison.to_dict(), indent=2) + "\n")

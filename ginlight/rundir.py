@@ -8,6 +8,7 @@ opens one, reads its record and finds its checkpoints; :class:`RunRecord` writes
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import io
 import json
@@ -28,8 +29,8 @@ from typing import Any, Iterator, TextIO
 from ginlight import internals, source
 from ginlight.errors import ConfigError
 
-__all__ = ["RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file", "quiet_third_party",
-           "write_atomic"]
+__all__ = ["Status", "RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file",
+           "quiet_third_party", "write_atomic"]
 
 #: The files every run directory holds.
 CONFIG = "config.gin"
@@ -41,8 +42,21 @@ CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 #: The file through which a running run holds its directory (:meth:`RunDir.hold`); it names the last holder.
 LOCK = "run.lock"
-#: The statuses ``run.json`` records: ``ginlight-train`` writes the first four, a sweep's pruner the last.
-STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
+
+
+class Status(enum.StrEnum):
+    """How a run stands, the one spelling of it: ``run.json`` records the first five (``ginlight-train``
+    the first four, a sweep's pruner ``pruned``); a sweep's table also shows a trial still ``waiting``.
+
+    A ``StrEnum``: a status read back from JSON compares equal to its member.
+    """
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
+    WAITING = "waiting"
 #: A folder holding any of these is a run directory, a run cut short before its record included.
 MARKERS = (RECORD, OPERATIVE_CONFIG, CONFIG)
 _NOT_A_RUN_HINT = "Pass a directory made by ginlight-train, such as runs/<name>/<timestamp>."
@@ -248,7 +262,7 @@ class RunRecord:
             cwd=os.getcwd(),
             start_time=_now(),
             end_time=None,
-            status="running",
+            status=Status.RUNNING,
             error=None,
             seed=seed,
             torch_threads=torch_threads,
@@ -268,7 +282,7 @@ class RunRecord:
         started = (self.data.get("code") or {}).get("modules") or {}
         entry = {"time": _now(), "from_checkpoint": from_checkpoint,
                  "code_changed": source.changed_modules(started, modules)}
-        self.update(status="running", error=None, end_time=None,
+        self.update(status=Status.RUNNING, error=None, end_time=None,
                     resumptions=[*self.data.get("resumptions", []), entry])
 
     def update(self, **fields: Any) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 from ginlight import diff, rundir
 from ginlight.errors import ConfigError
+from ginlight.rundir import Status
 
 __all__ = ["Run", "Listing", "find_run_dirs", "read_run", "read_runs", "select", "differing_bindings", "set_tags",
            "FORMATS"]
@@ -150,10 +151,10 @@ def _read_record(run: Run) -> None:
         run.warnings.append(f"{rundir.RECORD}: metrics {wrong} are not numbers; they are left out")
     if run.status is None:
         run.warnings.append(f"{rundir.RECORD} has no status")
-    elif run.status == "running":
+    elif run.status == Status.RUNNING:
         run.warnings.append("still running, or stopped without recording it (killed?); "
                             f"`ginlight-train --resume={run.run_dir}` continues it")
-    elif run.status not in rundir.STATUSES:
+    elif run.status not in tuple(Status):
         run.warnings.append(f"{rundir.RECORD}: unknown status {run.status!r}")
 
 

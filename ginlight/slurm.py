@@ -38,6 +38,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 
 from ginlight import config, distributed, rundir
 from ginlight.errors import ConfigError
+from ginlight.rundir import Status
 
 __all__ = ["job", "run_to_continue", "SlurmLauncher", "SlurmJob"]
 
@@ -94,7 +95,7 @@ def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLi
         found = next((str(path) for path in candidates if _started_by(path, this, composed, ckpt)), None)
         if found is not None:
             record = rundir.RunRecord(Path(found))
-            if record.data.get("status") == "completed":
+            if record.data.get("status") == Status.COMPLETED:
                 record.update(slurm=this)
     if rank is not None:
         found = distributed.from_rank_zero(found)

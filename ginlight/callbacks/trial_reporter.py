@@ -6,6 +6,8 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
+from ginlight.rundir import Status
+
 __all__ = ["TrialReporter", "UNIT_ATTR"]
 
 #: The trial user attribute saying what a reported step counts: ``epoch`` or ``step``.
@@ -42,7 +44,7 @@ class TrialReporter(Callback):
         if trainer.world_size > 1:
             prune = trainer.strategy.broadcast(prune)
         if prune:
-            self.final_status = "pruned"
+            self.final_status = Status.PRUNED
             trainer.should_stop = True
 
     @staticmethod

@@ -22,6 +22,7 @@ from absl import flags
 from ginlight import runs
 from ginlight.cli import common
 from ginlight.errors import ConfigError
+from ginlight.rundir import Status
 
 flags.DEFINE_string("sort", None, "Order by a metric, a binding or a field (name, start_time, duration_s, status, "
                                   "stage), ascending; -KEY for descending: --sort=-val/accuracy.")
@@ -88,7 +89,7 @@ def _set_tags(arguments: Sequence[str]) -> int:
     """``--set_tags=RUN TAG ...``: tags may also be given comma-separated, as ``--tags`` takes them."""
     tags = [tag.strip() for argument in arguments for tag in argument.split(",") if tag.strip()]
     run = runs.set_tags(FLAGS.set_tags, tags)
-    if run.status == "running":
+    if run.status == Status.RUNNING:
         print(f"{COMMAND}: warning: {run.run_dir} is recorded as running; if its process is alive, it rewrites "
               f"run.json when it ends, without these tags. Set them again then.", file=sys.stderr)
     print(f"{COMMAND}: tags of {run.run_dir}: {', '.join(run.tags) or '(none)'}")

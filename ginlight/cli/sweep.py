@@ -20,6 +20,7 @@ from absl import flags
 
 from ginlight import config
 from ginlight.cli import common
+from ginlight.rundir import Status
 
 common.define_gin_flags()
 flags.DEFINE_multi_string("sweep", [], "A swept binding: 'configurable.parameter=[v1, v2, ...]' in gin syntax, or "
@@ -108,7 +109,7 @@ def main(argv: Sequence[str]) -> int:
         return 130
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
-    completed, pruned, failed = result.count("completed"), result.count("pruned"), result.count("failed")
+    completed, pruned, failed = result.count(Status.COMPLETED), result.count(Status.PRUNED), result.count(Status.FAILED)
     best = result.best
     best_text = f"; best {best.name}: {result.objective} = {best.objective:.6g}" if best else ""
     pruned_text = f", {pruned} pruned" if pruned else ""

@@ -15,6 +15,7 @@ from absl import flags
 from ginlight import config, internals, registry  # gin and the registry, not torch: --help stays fast
 from ginlight.cli import common
 from ginlight.errors import ConfigError
+from ginlight.rundir import Status
 
 common.define_gin_flags()
 flags.DEFINE_string("root_dir", "runs", "Where run directories are created: ROOT/<name>/<timestamp>.")
@@ -69,9 +70,9 @@ def main(argv: Sequence[str]) -> int:
         return common.report(exc, COMMAND, FLAGS.verbose)
     if result.recorded:  # once per run, not once per rank
         print(f"{COMMAND}: {result.status}; run directory: {result.run_dir}")
-    if result.status == "interrupted":
+    if result.status == Status.INTERRUPTED:
         print(f"Resume it with: {COMMAND} --resume={result.run_dir}")
-    return 0 if result.status == "completed" else 1
+    return 0 if result.status == Status.COMPLETED else 1
 
 
 def _reproduce() -> int:

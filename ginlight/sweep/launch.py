@@ -35,6 +35,7 @@ from optuna.trial import TrialState
 
 from ginlight import pruning, rundir
 from ginlight.errors import ConfigError
+from ginlight.rundir import Status
 from ginlight.sweep.reports import FINISHED, TrialRow, best_of, trial_name, trial_rows
 from ginlight.sweep.space import Parameter
 from ginlight.sweep.study import GRACE_S, HEARTBEAT_S, MAX_RETRIES, SKIPPED, STARTED, outcome_file, trial_log
@@ -185,7 +186,7 @@ class Workers:
     def retry_failed(self) -> int:
         """Queues a rerun of each failed trial, with the same values (``--retry_failed``); returns how many."""
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)  # the user asked: no limit
-        failed = [row.number for row in trial_rows(self.study, self.space) if row.status == "failed"]
+        failed = [row.number for row in trial_rows(self.study, self.space) if row.status == Status.FAILED]
         for number in failed:
             retry(self.study, copy.deepcopy(self._frozen(number)))
         return len(failed)
@@ -243,15 +244,15 @@ class Workers:
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
         ended = self._train(trial.number, values, run_dir)
-        if ended.status == "interrupted":
+        if ended.status == Status.INTERRUPTED:
             self.retry(self.study, copy.deepcopy(self._frozen(trial.number)))
             raise _Requeued(name)
         error, value = ended.error, ended.metrics.get(self.objective)
-        unknown_objective = ended.status == "completed" and value is None
+        unknown_objective = ended.status == Status.COMPLETED and value is None
         if unknown_objective:
             error = (f"the run has no final metric '{self.objective}'; it has "
                      f"{', '.join(sorted(ended.metrics)) or 'none'}.")
-        elif ended.status == "completed" and not math.isfinite(value):
+        elif ended.status == Status.COMPLETED and not math.isfinite(value):
             error = f"the objective {self.objective} is {value}."
         for key, attr in dict(metrics=ended.metrics, error=error, duration_s=round(ended.duration_s, 2),
                               operative_config=ended.operative_config).items():
@@ -260,7 +261,7 @@ class Workers:
             raise ConfigError(f"{name}: {error}", hint="Pass --objective with one of the run's metrics.")
         if error is not None:
             raise TrialFailed(error)
-        if ended.status == "pruned":  # Optuna records the last reported value as the trial's
+        if ended.status == Status.PRUNED:  # Optuna records the last reported value as the trial's
             raise optuna.TrialPruned(f"{name} was pruned")
         return value
 
@@ -304,7 +305,7 @@ class Workers:
         start = time.monotonic()
         with self.lock:
             if self.stop.is_set():
-                return _Ended("interrupted", {}, None, 0.0, None)
+                return _Ended(Status.INTERRUPTED, {}, None, 0.0, None)
             process = self.start(spec, log, env)
             self.children.add(process)
         try:
@@ -312,16 +313,16 @@ class Workers:
         finally:
             with self.lock:
                 self.children.discard(process)
-        reported = Outcome.read(outcome) or Outcome("failed")  # none: killed, or dead before it could write one
-        if reported.status in ("completed", "pruned"):  # pruned: stopped by its pruner
+        reported = Outcome.read(outcome) or Outcome(Status.FAILED)  # none: killed, or dead before it could write one
+        if reported.status in (Status.COMPLETED, Status.PRUNED):  # pruned: stopped by its pruner
             status, error = reported.status, None
-        elif self.stop.is_set() or reported.status == "interrupted" or -code in _STOP_SIGNALS:
-            status, error = "interrupted", None
+        elif self.stop.is_set() or reported.status == Status.INTERRUPTED or -code in _STOP_SIGNALS:
+            status, error = Status.INTERRUPTED, None
         elif code < 0:
-            status = "failed"
+            status = Status.FAILED
             error = f"killed by {signal.Signals(-code).name}{' (out of memory?)' if code == -signal.SIGKILL else ''}"
         else:
-            status = "failed"
+            status = Status.FAILED
             error = str(reported.error) if reported.error else f"exit status {code}, and no outcome file: see its log"
         operative = rundir.RunDir(run_dir).operative_config
         return _Ended(status, reported.metrics, error, time.monotonic() - start,
@@ -334,9 +335,9 @@ class Workers:
             return
         done = sum(r.status in FINISHED for r in rows)
         values = ", ".join(f"{key}={value}" for key, value in row.params.items())
-        status = f"pruned after {row.stopped_at}" if row.status == "pruned" else row.status
+        status = f"pruned after {row.stopped_at}" if row.status == Status.PRUNED else row.status
         line = f"[{done}/{self.budget}] {row.name} {status} in {row.duration_s or 0:.1f} s ({values})"
-        if row.status in ("completed", "pruned"):
+        if row.status in (Status.COMPLETED, Status.PRUNED):
             best = best_of(rows, self.direction)
             if row.objective is not None:
                 line += f": {self.objective} = {row.objective:.4g}"

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from ginlight import rundir
 from ginlight.callbacks.trial_reporter import UNIT_ATTR
+from ginlight.rundir import Status
 from ginlight.sweep.space import Parameter
 from ginlight.sweep.study import MAX_RETRIES, SKIPPED
 
@@ -28,10 +29,10 @@ SUMMARY = "summary.md"
 BEST_CONFIG = "best_config.gin"
 PLOT = "objective.png"
 
-_STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+_STATUS = {TrialState.COMPLETE: Status.COMPLETED, TrialState.PRUNED: Status.PRUNED, TrialState.FAIL: Status.FAILED,
+           TrialState.RUNNING: Status.RUNNING, TrialState.WAITING: Status.WAITING}
 #: The statuses of a trial that will not run again.
-FINISHED = ("completed", "pruned", "failed")
+FINISHED = (Status.COMPLETED, Status.PRUNED, Status.FAILED)
 
 
 @dataclass
@@ -113,7 +114,7 @@ def trial_rows(study: optuna.Study, space: Sequence[Parameter]) -> list[TrialRow
 
 def best_of(rows: Sequence[TrialRow], direction: str) -> TrialRow | None:
     """The completed trial with the best objective, if any."""
-    done = [row for row in rows if row.status == "completed"]
+    done = [row for row in rows if row.status == Status.COMPLETED]
     if not done:
         return None
     return (max if direction == "max" else min)(done, key=lambda row: row.objective)
@@ -122,7 +123,7 @@ def best_of(rows: Sequence[TrialRow], direction: str) -> TrialRow | None:
 def _ranked(rows: Sequence[TrialRow], direction: str) -> list[TrialRow]:
     """Completed trials best first, then the pruned (by their last value), those still to finish, the failed."""
     sign = -1 if direction == "max" else 1
-    order = {"completed": 0, "pruned": 1, "running": 2, "waiting": 2, "failed": 3}
+    order = {Status.COMPLETED: 0, Status.PRUNED: 1, Status.RUNNING: 2, Status.WAITING: 2, Status.FAILED: 3}
     return sorted(rows, key=lambda r: (order[r.status], sign * r.objective if r.objective is not None else 0, r.number))
 
 
@@ -137,7 +138,7 @@ def write_results(result: SweepResult, space: Sequence[Parameter], mode: str, pr
                   f"{result.objective} = {best.objective:.6g} ({result.direction}).\n"
                   f"# Rerun it with: ginlight-train --gin_file={path}\n")
         rundir.write_atomic(path, header + best.operative_config)
-    if result.count("completed"):
+    if result.count(Status.COMPLETED):
         _plot(result, space)
 
 
@@ -173,8 +174,8 @@ def _write_summary(result: SweepResult, space: Sequence[Parameter], mode: str, p
         "",
         f"{mode} search over {', '.join(f'`{p}`' for p in space)}.{pruner}",
         f"Objective: `{result.objective}` ({result.direction}). "
-        f"{done} of {result.budget} trials finished: {result.count('completed')} completed, "
-        f"{result.count('pruned')} pruned, {result.count('failed')} failed.",
+        f"{done} of {result.budget} trials finished: {result.count(Status.COMPLETED)} completed, "
+        f"{result.count(Status.PRUNED)} pruned, {result.count(Status.FAILED)} failed.",
         "",
     ]
     best = result.best
@@ -186,7 +187,8 @@ def _write_summary(result: SweepResult, space: Sequence[Parameter], mode: str, p
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for rank, row in enumerate(_ranked(result.rows, result.direction), 1):
         objective = "" if row.objective is None else f"{row.objective:.6g}"
-        cells = [rank if row.status == "completed" else "", row.name, *(f"`{row.params.get(p.key, '')}`" for p in space),
+        cells = [rank if row.status == Status.COMPLETED else "", row.name,
+                 *(f"`{row.params.get(p.key, '')}`" for p in space),
                  row.status, objective, row.stopped_at, row.error, row.run_dir]
         lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
     rundir.write_atomic(result.sweep_dir / SUMMARY, "\n".join(lines) + "\n")
@@ -199,14 +201,14 @@ def _plot(result: SweepResult, space: Sequence[Parameter]) -> None:
     # package. No pyplot: no global backend, safe from worker threads.
     from matplotlib.figure import Figure
 
-    done = [row for row in result.rows if row.status == "completed" and len(row.params) == len(space)]
-    pruned = [row for row in result.rows if row.status == "pruned" and row.objective is not None
+    done = [row for row in result.rows if row.status == Status.COMPLETED and len(row.params) == len(space)]
+    pruned = [row for row in result.rows if row.status == Status.PRUNED and row.objective is not None
               and len(row.params) == len(space)]
     best = result.best
     figure = Figure(figsize=(4 * len(space), 3.4), layout="constrained")
     for axes, parameter in zip(figure.subplots(1, len(space), squeeze=False)[0], space):
         axes.scatter([parameter.position(r.params[parameter.key]) for r in done], [r.objective for r in done],
-                     color="tab:blue", alpha=0.7, label="completed")
+                     color="tab:blue", alpha=0.7, label=Status.COMPLETED)
         if pruned:
             axes.scatter([parameter.position(r.params[parameter.key]) for r in pruned],
                          [r.objective for r in pruned], marker="x", color="tab:gray", label="pruned (last value)")

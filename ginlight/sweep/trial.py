@@ -23,6 +23,7 @@ from typing import Sequence
 
 from ginlight import experiment, rundir
 from ginlight.errors import ConfigError, RunError
+from ginlight.rundir import Status
 
 __all__ = ["Outcome", "TrialError", "TrialSpec", "run", "report", "COMMAND"]
 
@@ -107,7 +108,7 @@ def report(outcome: Outcome) -> int:
         print(f"{COMMAND}: error: {outcome.error}", file=sys.stderr)
         return 2 if outcome.error.kind == "config" else 1
     print(f"{COMMAND}: {outcome.status}; run directory: {outcome.run_dir}")
-    return 0 if outcome.status == "completed" else 1
+    return 0 if outcome.status == Status.COMPLETED else 1
 
 
 def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, search_paths: Sequence[str | os.PathLike],
@@ -122,7 +123,7 @@ def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, sear
         result = experiment.train(gin_files, bindings, search_paths=search_paths, projects=projects,
                                   root_dir=root_dir, run_dir=run_dir, argv=argv)
     except ConfigError as exc:
-        outcome = Outcome("failed", error=TrialError("config", exc.message, exc.location, exc.hint))
+        outcome = Outcome(Status.FAILED, error=TrialError("config", exc.message, exc.location, exc.hint))
     except RunError as exc:
         outcome = _failed_run(rundir.RunDir(run_dir), str(exc))
     except Exception as exc:  # a failure ginlight did not foresee, worded as run.json words one
@@ -142,4 +143,4 @@ def _failed_run(run: rundir.RunDir, message: str) -> Outcome:
         metrics = run.read_record().get("metrics", {})
     except ConfigError:  # no record, or one cut short
         metrics = {}
-    return Outcome("failed", str(run.path) if run.recognises(run.path) else None, metrics, TrialError("run", message))
+    return Outcome(Status.FAILED, str(run.path) if run.recognises(run.path) else None, metrics, TrialError("run", message))
