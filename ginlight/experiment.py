@@ -27,13 +27,13 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ginlight import checkpoint, config, distributed, registry, rundir, slurm, source, trackers
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
-from ginlight.callbacks import OperativeConfigWriter
+from ginlight.callbacks import LastCheckpoint, OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system
 from ginlight.stages import STAGES
 from ginlight.system import System
-from ginlight.trainer import DETERMINISTIC, build_trainer, spawns_ranks, trainer_defaults
+from ginlight.trainer import DETERMINISTIC, build_trainer, sigint_finishes_the_step, spawns_ranks, trainer_defaults
 
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all"]
 
@@ -287,7 +287,8 @@ def _execute(
             metrics = _final_metrics(trainer)
             best = _best_checkpoint(trainer)
             record.finish(status, error, metrics=metrics, best_checkpoint=best,
-                          weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()))
+                          weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()),
+                          resume_point=_resume_point(trainer))
             feed.finish(record)
     return RunResult(path, status, metrics, best)
 
@@ -435,7 +436,7 @@ def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: 
     # goes without; `Trainer.deterministic = True` keeps PyTorch's fill.
     fill = experiment.trainer is not None or config.query("lightning.Trainer", "deterministic",
                                                           default=DETERMINISTIC) != DETERMINISTIC
-    with _fill_uninitialized_memory(fill):
+    with _fill_uninitialized_memory(fill), sigint_finishes_the_step(trainer):
         getattr(trainer, stage)(experiment.system, **kwargs)
 
 
@@ -457,6 +458,11 @@ def _stopped_by_callback(trainer: Trainer) -> str | None:
 
 def _final_metrics(trainer: Trainer) -> dict[str, float]:
     return {key: float(value) for key, value in sorted(trainer.callback_metrics.items()) if value.numel() == 1}
+
+
+def _resume_point(trainer: Trainer) -> str | None:
+    """Where ``last.ckpt`` leaves a run that a signal or an exception stopped (``LastCheckpoint.resume_point``)."""
+    return next((c.resume_point for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
 
 
 def _best_checkpoint(trainer: Trainer) -> str | None:
