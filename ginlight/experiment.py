@@ -167,9 +167,20 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
     last = run.last_checkpoint
     if last.is_file():
         checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
+    _remove_checkpoints_after(last)
     return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
                     ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
                     name=None, argv=argv, resuming=True)
+
+
+def _remove_checkpoints_after(last: Path) -> None:
+    """Removes the checkpoints written after ``last`` (all of them when there is none yet), which the resumed run
+    writes again as it replays the steps since: a ``ModelCheckpoint`` would otherwise find its file taken and
+    write a ``-v1`` beside it."""
+    since = last.stat().st_mtime_ns if last.is_file() else -1
+    for path in last.parent.glob("*.ckpt"):
+        if path.stat().st_mtime_ns > since:
+            path.unlink()
 
 
 @contextlib.contextmanager

@@ -21,7 +21,8 @@ class ResumableLoader:
     A ``DataLoader`` draws an epoch's order (the sampler's seed) and its workers'
     base seed from torch's global generator as the epoch's iteration starts, and
     cannot seek. So this records the generator's state at that moment and, at each
-    save, how many batches the training loop has taken (``batches_done``). Resumed,
+    save, how many batches the training loop has taken (``batches_done``: None once it
+    has taken all of the epoch's, which may be fewer than the loader's). Resumed,
     it starts the epoch from the recorded state, so the order and the workers' seeds
     are the same, and takes the batches already trained on without handing them to
     the loop. Those are loaded again, as the workers loaded them the first time, which keeps a
@@ -29,7 +30,7 @@ class ResumableLoader:
     Everything else is the wrapped loader's (``dataset``, ``batch_size``, ``sampler``...).
     """
 
-    def __init__(self, loader: Any, batches_done: Callable[[], int]):
+    def __init__(self, loader: Any, batches_done: Callable[[], int | None]):
         self.loader = loader
         self._batches_done = batches_done
         self._epoch_start: torch.Tensor | None = None  # the global generator's state as the epoch began
@@ -47,7 +48,7 @@ class ResumableLoader:
         # A generator: nothing is drawn or started until the loop takes the first batch, so an iter() that only
         # checks the loader is iterable (Lightning's, for a loader that is not a DataLoader) changes nothing.
         resume, self._resume = self._resume, None
-        if resume is None or resume["epoch_start"] is None or resume["batches"] >= len(self.loader):
+        if resume is None or resume["epoch_start"] is None or resume["batches"] is None:
             # A new epoch, or one whose batches were all taken: its order comes from the generator as it is now.
             self._epoch_start = torch.get_rng_state()
             yield from self.loader

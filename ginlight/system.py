@@ -212,7 +212,13 @@ class System(LightningModule):
         loader = self._dataloader("train")
         if self.trainer.world_size > 1 or callable(getattr(loader, "load_state_dict", None)):
             return loader  # a loader resumable itself (torchdata's StatefulDataLoader) needs no help
-        return ResumableLoader(loader, lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return ResumableLoader(loader, self._training_batches_taken)
+
+    def _training_batches_taken(self) -> int | None:
+        """The batches the training loop has taken in this epoch; None once it took all it takes (which
+        ``Trainer.limit_train_batches`` may make fewer than the loader's)."""
+        taken = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return None if taken >= self.trainer.num_training_batches else taken
 
     def val_dataloader(self) -> Any:
         if "val" not in self.dataloaders and self.trainer.state.fn == TrainerFn.FITTING:
