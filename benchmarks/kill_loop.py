@@ -1,4 +1,4 @@
-"""Kills a training run at random instants, resumes it after each kill, and checks every run ends as the uninterrupted one.
+"""Kills training runs at random instants, resumes each after every kill, and checks they end as the uninterrupted run.
 
     python -m benchmarks.kill_loop --kills=40   # docs/reproducibility.md's figure (about 20 minutes)
     python -m benchmarks.kill_loop --kills=3    # what tests/test_preemption.py runs
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         if final_epoch_stop:
             found = [line for line in found if not line.startswith(FINAL_EPOCH_TRAIN_METRICS)]
         missing = [line for line in found if line.startswith(NO_METRICS)]
-        if missing:  # logged before the last resumption, and not since: not carried over (docs/reproducibility.md)
+        if missing:  # logged before a resumption, and not since: not carried over (docs/reproducibility.md)
             summary["runs_missing_metrics_logged_before_a_resumption"] += 1
             found = [line for line in found if line not in missing]
         found += [f"a partial file left: {path.name}" for path in (run / rundir.CHECKPOINTS).glob(f".*{PARTIAL_SUFFIX}")]

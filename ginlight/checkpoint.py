@@ -29,7 +29,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ginlight import rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["CrashSafeCheckpointIO", "PARTIAL_SUFFIX", "remove_partial_files", "read_checkpoint", "has_stored_config", "stored_config_file", "checkpoint_of", "weights_hash"]
+__all__ = ["CrashSafeCheckpointIO", "PARTIAL_SUFFIX", "remove_partial_files", "read_checkpoint", "has_stored_config",
+           "stored_config_file", "checkpoint_of", "weights_hash"]
 
 #: The ending of a checkpoint still being written (``.last.ckpt.<pid>.partial``), beside the file it replaces.
 PARTIAL_SUFFIX = ".partial"
