@@ -1,6 +1,6 @@
 """Kills training runs at random instants, resumes each after every kill, and checks they end as the uninterrupted run.
 
-    python -m benchmarks.kill_loop --kills=40   # docs/reproducibility.md's figure (about 20 minutes)
+    python -m benchmarks.kill_loop --kills=30   # docs/reproducibility.md's figure (about 10 minutes)
     python -m benchmarks.kill_loop --kills=3    # what tests/test_preemption.py runs
 
 First one uninterrupted run of the classifier, with an MLP large enough (about 50 MB of
@@ -123,7 +123,7 @@ def stopped_in_final_epoch(run: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=40)
+    parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--seed", type=int, default=None, help="for the instants and signals; random by default")
     parser.add_argument("--work_dir", type=Path, default=None, help="for the runs, on the disk (default: a new one "
                                                                       "in the system's temporary folder)")
