@@ -1,4 +1,5 @@
-"""Checkpoints that carry their own config: reading one safely, its config back as a gin file, its weights' hash.
+"""Checkpoints that carry their own config: writing and reading one safely, its config back as a gin file, its
+weights' hash.
 
 Every checkpoint a ginlight run writes holds the run's operative config under
 ``checkpoint["ginlight"]`` (:class:`ginlight.callbacks.OperativeConfigWriter`), so a
@@ -7,6 +8,9 @@ also holds the random number generators' states
 (:class:`ginlight.callbacks.RandomStateInCheckpoint`), so that training resumed
 from an epoch-end checkpoint draws the same shuffles and dropout masks as a run
 that was never stopped.
+
+Every checkpoint a run writes goes through :class:`CrashSafeCheckpointIO`, so a kill
+at any instant leaves either the previous file or the new one, whole.
 """
 
 from __future__ import annotations
@@ -20,12 +24,60 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ginlight import rundir
 from ginlight.errors import ConfigError
 
-__all__ = ["read_checkpoint", "has_stored_config", "stored_config_file", "stored_config_origin", "checkpoint_of",
-           "weights_hash"]
+__all__ = ["CrashSafeCheckpointIO", "PARTIAL_SUFFIX", "remove_partial_files", "read_checkpoint", "has_stored_config",
+           "stored_config_file", "stored_config_origin", "checkpoint_of", "weights_hash"]
+
+#: The ending of a checkpoint still being written (``.last.ckpt.<pid>.partial``), beside the file it replaces.
+PARTIAL_SUFFIX = ".partial"
+
+
+class CrashSafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O, writing each file so that a kill at any instant leaves a readable one.
+
+    Lightning's own writes through an fsspec transaction, whose temporary file is in
+    TMPDIR: on a node-local TMPDIR the commit is a copy into the run directory, so the
+    checkpoint is half-written while it runs (and a kill leaves the temporary file behind,
+    in memory when TMPDIR is a tmpfs). This one writes a temporary file in the
+    checkpoint's own folder, fsyncs it, renames it over the checkpoint (``os.replace``,
+    atomic on one filesystem) and fsyncs the folder, so the previous checkpoint stays
+    whole until the new one is, and the rename survives a lost machine. A kill leaves at
+    most a ``*.partial`` file, which :func:`remove_partial_files` removes at the next start.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
+                        storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            return super().save_checkpoint(checkpoint, path, storage_options)  # Lightning's message for it
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def remove_partial_files(folder: str | os.PathLike) -> list[Path]:
+    """Removes the checkpoints a killed process left half-written in ``folder``; returns what it removed."""
+    removed = sorted(Path(folder).glob(f".*{PARTIAL_SUFFIX}"))
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads a checkpoint onto the CPU with ``weights_only=True``: tensors and plain data only, no code.

@@ -29,14 +29,15 @@ from ginlight import (check, checkpoint, config, distributed, gin_text, internal
                       slurm, source, trackers)
 from ginlight import trust as trust_policy
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
-from ginlight.callbacks import OperativeConfigWriter
+from ginlight.callbacks import LastCheckpoint, OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system, trains_on_cpu
 from ginlight.rundir import Status
 from ginlight.stages import STAGES
 from ginlight.system import ADAPTER_TYPES, System
-from ginlight.trainer import DETERMINISTIC, build_trainer, gin_calls, spawns_ranks, trainer_defaults
+from ginlight.trainer import (DETERMINISTIC, build_trainer, gin_calls, sigint_finishes_the_step, spawns_ranks,
+                              trainer_defaults)
 
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
            "recorded_threads", "check_config", "config_problems", "gin_roots"]
@@ -186,6 +187,7 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
         last = run.last_checkpoint
         if last.is_file():
             checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
+        _remove_checkpoints_after(last)
         with recorded_threads(run.read_record(), f"Resuming {path}"):
             return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
                             ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
@@ -229,6 +231,16 @@ def _completed(run: rundir.RunDir) -> RunResult | None:
         return None
     rank_zero_info(f"Run {run.path} already completed; there is nothing to resume.")
     return RunResult(run.path, Status.COMPLETED, record.get("metrics", {}), record.get("best_checkpoint"))
+
+
+def _remove_checkpoints_after(last: Path) -> None:
+    """Removes the checkpoints written after ``last`` (all of them when there is none yet), which the resumed run
+    writes again as it replays the steps since: a ``ModelCheckpoint`` would otherwise find its file taken and
+    write a ``-v1`` beside it."""
+    since = last.stat().st_mtime_ns if last.is_file() else -1
+    for path in last.parent.glob("*.ckpt"):
+        if path.stat().st_mtime_ns > since:
+            path.unlink()
 
 
 @contextlib.contextmanager
@@ -359,7 +371,8 @@ def _execute(
             metrics = _final_metrics(trainer)
             best = _best_checkpoint(trainer)
             record.finish(status, error, metrics=metrics, best_checkpoint=best,
-                          weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()))
+                          weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()),
+                          resume_point=_resume_point(trainer))
             feed.finish(record)
     return RunResult(path, status, metrics, best)
 
@@ -556,7 +569,7 @@ def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: 
     # goes without; `Trainer.deterministic = True` keeps PyTorch's fill.
     fill = experiment.trainer is not None or config.query("lightning.Trainer", "deterministic",
                                                           default=DETERMINISTIC) != DETERMINISTIC
-    with _fill_uninitialized_memory(fill):
+    with _fill_uninitialized_memory(fill), sigint_finishes_the_step(trainer):
         getattr(trainer, stage)(experiment.system, **kwargs)
 
 
@@ -578,6 +591,11 @@ def _stopped_by_callback(trainer: Trainer) -> str | None:
 
 def _final_metrics(trainer: Trainer) -> dict[str, float]:
     return {key: float(value) for key, value in sorted(trainer.callback_metrics.items()) if value.numel() == 1}
+
+
+def _resume_point(trainer: Trainer) -> str | None:
+    """Where ``last.ckpt`` leaves a run that a signal or an exception stopped (``LastCheckpoint.resume_point``)."""
+    return next((c.resume_point for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
 
 
 def _best_checkpoint(trainer: Trainer) -> str | None:

@@ -165,6 +165,24 @@ def save_unless_saved(checkpoint: object, trainer: object) -> None:
     if not checkpoint._should_skip_saving_checkpoint(trainer):
         checkpoint._save_none_monitor_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
 
+def stop_after_this_step(trainer: Any) -> None:
+    """Has the training loop stop where it stops on SIGTERM, at the end of the current step, saving where it
+    stopped: sets the flag Lightning's SIGTERM handler sets, the private
+    ``Trainer._signal_connector.received_sigterm``, checked on lightning 2.6."""
+    trainer._signal_connector.received_sigterm = True
+
+
+def train_loaders_resumable(trainer: Any) -> bool:
+    """Whether Lightning saves and restores the training loaders' place inside an epoch: its own test of
+    every flattened loader of the private ``FitLoop._combined_loader`` against its private
+    ``lightning.fabric.utilities.types._Stateful`` (``state_dict`` and ``load_state_dict``), checked on
+    lightning 2.6. True before the loaders are set up."""
+    from lightning.fabric.utilities.types import _Stateful
+
+    combined = trainer.fit_loop._combined_loader
+    return combined is None or all(isinstance(loader, _Stateful) for loader in combined.flattened)
+
+
 # ---- torchmetrics (checked on 1.9) -------------------------------------------------------------
 
 

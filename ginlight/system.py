@@ -19,6 +19,7 @@ from ginlight.internals import HOOK_NAME_ATTRIBUTE
 from ginlight.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from ginlight.errors import ConfigError
 from ginlight.pending_updates import PendingUpdates
+from ginlight.resumable_loader import ResumableLoader
 from ginlight.stages import METRIC_MODES, MODES
 
 __all__ = ["System"]
@@ -207,7 +208,18 @@ class System(LightningModule):
         self._log_epoch("test")
 
     def train_dataloader(self) -> Any:
-        return self._dataloader("train")
+        """The training loader, resumable mid-epoch (:class:`~ginlight.resumable_loader.ResumableLoader`) where
+        one process trains. Several ranks get it as it is: Lightning gives each a ``DistributedSampler``."""
+        loader = self._dataloader("train")
+        if self.trainer.world_size > 1 or callable(getattr(loader, "load_state_dict", None)):
+            return loader  # a loader resumable itself (torchdata's StatefulDataLoader) needs no help
+        return ResumableLoader(loader, self._training_batches_taken)
+
+    def _training_batches_taken(self) -> int | None:
+        """The batches the training loop has taken in this epoch; None once it took all it takes (which
+        ``Trainer.limit_train_batches`` may make fewer than the loader's)."""
+        taken = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return None if taken >= self.trainer.num_training_batches else taken
 
     def val_dataloader(self) -> Any:
         if "val" not in self.dataloaders and self.trainer.state.fn == TrainerFn.FITTING:

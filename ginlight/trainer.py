@@ -6,22 +6,28 @@ TensorBoard logs, ``checkpoints/last.ckpt`` (and the bound ModelCheckpoint's bes
 ones), a learning-rate monitor where rates change, and a progress bar that redraws
 less often than Lightning's. Every trainer, bound or built, gets the callbacks that
 keep a run's records: random states in its checkpoints, a trial's pruning reports,
-predictions written into the run directory.
+predictions written into the run directory; and every trainer writes its checkpoints
+crash-safe (:class:`ginlight.checkpoint.CrashSafeCheckpointIO`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ginlight import config, internals, pruning, rundir, trackers
+from ginlight import checkpoint, config, internals, pruning, rundir, trackers
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
 from ginlight.system import System
 
-__all__ = ["DETERMINISTIC", "PROGRESS_BAR_REFRESH_RATE", "build_trainer", "gin_calls", "spawns_ranks", "trainer_defaults"]
+__all__ = ["DETERMINISTIC", "PROGRESS_BAR_REFRESH_RATE", "build_trainer", "gin_calls", "sigint_finishes_the_step",
+           "spawns_ranks", "trainer_defaults"]
 
 _MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
 #: ``Trainer.deterministic`` of the trainer ginlight builds: exact reruns, warning about ops that cannot be.
@@ -67,9 +73,13 @@ def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path,
             logger=_default_logger(run_dir),
             callbacks=_default_callbacks(run_dir, system),
         )
+    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a plugin bound is kept
+        trainer.strategy.checkpoint_io = checkpoint.CrashSafeCheckpointIO()
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run_dir / rundir.CHECKPOINTS)
+        if isinstance(callback, ModelCheckpoint) and Path(callback.dirpath).is_dir():
+            checkpoint.remove_partial_files(callback.dirpath)  # what a save cut short by a kill left
     trainer.callbacks.append(RandomStateInCheckpoint())
     if trainer.profiler.filename and trainer.profiler.dirpath is None:  # Lightning's default: the logger's folder
         trainer.profiler.dirpath = str(run_dir)
@@ -79,6 +89,32 @@ def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path,
     if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
         trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
     return trainer
+
+
+@contextlib.contextmanager
+def sigint_finishes_the_step(trainer: Trainer) -> Iterator[None]:
+    """SIGINT (Ctrl+C) stops ``trainer`` as SIGTERM does while the block runs: after the current step, with
+    ``last.ckpt`` saved there; a second SIGINT interrupts at once, as Python does.
+
+    Python's KeyboardInterrupt lands anywhere, even between a step's optimizer update and Lightning's
+    count of it, and a checkpoint saved there would repeat that step on resume. Only in the main thread,
+    the one Python delivers signals to.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nStopping after this step, saving a checkpoint to resume from; Ctrl+C again stops at once.",
+              flush=True)
+        internals.stop_after_this_step(trainer)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def spawns_ranks(trainer: Trainer) -> bool:

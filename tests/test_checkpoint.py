@@ -12,7 +12,8 @@ import torch
 
 import ginlight
 from ginlight.callbacks import RandomStateInCheckpoint
-from ginlight.checkpoint import checkpoint_of, read_checkpoint, weights_hash
+from ginlight.checkpoint import (CrashSafeCheckpointIO, checkpoint_of, read_checkpoint, remove_partial_files,
+                                 weights_hash)
 
 
 def _seed(seed: int) -> None:
@@ -88,3 +89,34 @@ def test_weights_hash_sees_every_bit_key_dtype_and_shape():
     assert weights_hash({**weights, "a": weights["a"].reshape(3, 2)}) != reference
     assert weights_hash({**weights, "a": weights["a"].double()}) != reference
     assert weights_hash({"c": weights["a"], "b": weights["b"]}) != reference
+
+
+def test_a_crash_safe_save_writes_beside_the_checkpoint_and_nothing_in_tmpdir(tmp_path, monkeypatch):
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr("tempfile.tempdir", None)  # tempfile reads TMPDIR again
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    CrashSafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.arange(5.0)}}, path)
+    assert torch.equal(read_checkpoint(path)["state_dict"]["w"], torch.arange(5.0))
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+    assert list(tmpdir.iterdir()) == []
+
+
+def test_a_save_that_fails_midway_leaves_the_previous_checkpoint_whole(tmp_path):
+    path = tmp_path / "last.ckpt"
+    io = CrashSafeCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
+    with pytest.raises(Exception):  # a lambda cannot be pickled: torch.save fails after writing part of the file
+        io.save_checkpoint({"state_dict": {"w": torch.ones(1000)}, "hook": lambda: None}, path)
+    assert torch.equal(read_checkpoint(path)["state_dict"]["w"], torch.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_partial_files_a_kill_left_are_removed_and_nothing_else(tmp_path):
+    (tmp_path / "last.ckpt").write_bytes(b"whole")
+    (tmp_path / ".last.ckpt.123.partial").write_bytes(b"cut")
+    (tmp_path / ".epoch=1-step=6.ckpt.9.partial").write_bytes(b"cut")
+    assert [p.name for p in remove_partial_files(tmp_path)] == [".epoch=1-step=6.ckpt.9.partial",
+                                                               ".last.ckpt.123.partial"]
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

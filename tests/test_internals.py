@@ -76,6 +76,44 @@ def test_the_auto_accelerator_is_the_one_a_trainer_given_auto_uses():
     assert type(_quiet_trainer(accelerator="auto").accelerator) is kinds[internals.auto_accelerator()]
 
 
+def test_the_sigterm_flag_stops_training_after_the_current_step(tmp_path):
+    class StopsAtStepThree(BoringModel):
+        def on_train_batch_start(self, batch, batch_idx):
+            if self.trainer.global_step == 3:
+                internals.stop_after_this_step(self.trainer)
+
+    trainer = _quiet_trainer(max_steps=10, limit_val_batches=0, default_root_dir=tmp_path)
+    with pytest.raises(SystemExit):  # Lightning's SIGTERMException, raised at the end of the step
+        trainer.fit(StopsAtStepThree())
+    assert trainer.global_step == 4 and trainer.interrupted
+
+
+class _Resumable(list):
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+@pytest.mark.parametrize("resumable", [True, False])
+def test_lightning_saves_the_place_of_train_loaders_with_state_dict_and_load_state_dict(tmp_path, resumable):
+    seen = {}
+
+    class Model(BoringModel):
+        def train_dataloader(self):
+            loader = super().train_dataloader()
+            return _Resumable(loader) if resumable else loader
+
+        def on_train_start(self):
+            seen["resumable"] = internals.train_loaders_resumable(self.trainer)
+
+    trainer = _quiet_trainer(max_steps=1, limit_val_batches=0, default_root_dir=tmp_path)
+    assert internals.train_loaders_resumable(trainer)  # nothing set up yet
+    trainer.fit(Model())
+    assert seen["resumable"] is resumable
+
+
 def test_seed_everything_asks_for_seeded_workers_through_its_environment_variable(monkeypatch):
     monkeypatch.delenv(internals.SEED_WORKERS_ENV, raising=False)  # restored as it was afterwards
     seed_everything(1, workers=True, verbose=False)

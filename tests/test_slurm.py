@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -203,7 +204,7 @@ SETTINGS = bindings(*SHORT, f"MAX_EPOCHS={EPOCHS}", "ModelCheckpoint.monitor = N
                     *steering.WRAP)
 
 
-def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(cluster, tmp_path):
+def test_a_batch_job_requeued_at_a_random_step_continues_its_run_to_the_uninterrupted_weights(cluster, tmp_path):
     project = steering.write_project(tmp_path / "project")
     cwd = _fresh(tmp_path / "cwd")
     args = [f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}", *SETTINGS]
@@ -218,22 +219,27 @@ def test_a_requeued_batch_job_continues_its_run_to_the_uninterrupted_weights(clu
     train = command("ginlight-train", *args, f"--root_dir={root}")
     script.write_text(f"#!/bin/bash\n#SBATCH --requeue\n{shlex.join(train)}\n")
     marker = tmp_path / "held"
+    # Held at a random step inside an epoch before the last (whose training metrics a stop inside it would
+    # split, docs/reproducibility.md), where the requeue's SIGTERM reaches it.
+    step = random.choice([s for s in range(1, (EPOCHS - 1) * BATCHES_PER_EPOCH) if s % BATCHES_PER_EPOCH])
+    print(f"held at step {step}")  # shown with a failure
     job_id = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path / 'job.log'}", str(script)], cwd=cwd,
-                            env={**os.environ, **one_thread, **steering.hold_env(BATCHES_PER_EPOCH + 1, marker)},
+                            env={**os.environ, **one_thread, **steering.hold_env(step, marker)},
                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
-    # Held at the second epoch's first step, after the first epoch's checkpoint.
     _wait_until(lambda: marker.exists() or job_fields(job_id)["JobState"] not in ("PENDING", "RUNNING"),
                 "the job's held training step", JOB_S)
     assert marker.exists(), (tmp_path / "job.log").read_text()[-3000:]
     (run_dir,) = set(run_dirs(root)) - {reference}
     assert read_record(run_dir)["slurm"]["restart_count"] == 0
 
-    requeue(job_id, run_dir)
+    subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=60)  # as a preemption does
+    marker.unlink()  # the step finishes, and the run saves there (or, if SIGKILL comes first, at the epoch end)
     _wait_until(lambda: job_fields(job_id)["JobState"] in ("COMPLETED", "FAILED", "CANCELLED"),
                 "the requeued job to end", JOB_S)
     fields = job_fields(job_id)
     log = (tmp_path / "job.log").read_text()
-    assert (fields["JobState"], fields["Restarts"], fields["ExitCode"]) == ("COMPLETED", "1", "0:0"), log[-3000:]
+    assert (fields["JobState"], fields["Restarts"], fields["ExitCode"]) == ("COMPLETED", "1", "0:0"), \
+        f"held at step {step}\n{log[-3000:]}"
 
     assert run_dirs(root) == [reference, run_dir]  # continued in place, no other directory
     record = read_record(run_dir)
