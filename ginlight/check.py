@@ -406,11 +406,17 @@ def _made(wrapped: Any) -> tuple[list[type], bool] | None:
         return [wrapped], True
     returns = _return_hint(target)
     returns = typing.get_origin(returns) or returns
+    known = inspect.isclass(returns) and not _unjudgeable(returns) and not _structural(returns)
     if is_class:
-        return [wrapped, *([returns] if inspect.isclass(returns) else [])], False
-    if not inspect.isclass(returns) or _unjudgeable(returns):
-        return None
-    return [returns], False
+        return [wrapped, *([returns] if known else [])], False
+    return ([returns], False) if known else None
+
+
+def _structural(cls: type) -> bool:
+    """Whether ``cls`` says what an object does rather than what it is (a union, ``Callable``, ``Iterable``,
+    any abstract class): an object of any class may be one, so a return annotation of it tells nothing of
+    the class made (``torch.compile`` returns a ``Callable``, which may be a ``Module``)."""
+    return cls is types.UnionType or cls.__module__ in ("collections.abc", "typing") or inspect.isabstract(cls)
 
 
 def _judge_made(wrapped: Any, hint: Any) -> Verdict:

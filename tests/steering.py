@@ -95,14 +95,15 @@ def hold_env(step: int, marker: Path, run: str | None = None) -> dict[str, str]:
 
 
 class Held:
-    """``ginlight-train args`` in the background from ``cwd``, held at its process's training step ``step``."""
+    """``ginlight-train args`` in the background from ``cwd``, held at its process's training step ``step``;
+    ``env`` adds to the tests' environment."""
 
-    def __init__(self, args: list[str], cwd: Path, step: int):
+    def __init__(self, args: list[str], cwd: Path, step: int, env: dict[str, str] | None = None):
         self.marker = cwd / "held"
         self.console = cwd / "console.txt"
         self.process = subprocess.Popen(
             command("ginlight-train", *args), cwd=cwd, stdout=open(self.console, "w"), stderr=subprocess.STDOUT,
-            env={**os.environ, **hold_env(step, self.marker)},
+            env={**os.environ, **(env or {}), **hold_env(step, self.marker)},
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore it
         )
         deadline = time.monotonic() + 300

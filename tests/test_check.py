@@ -165,6 +165,12 @@ def test_a_class_its_library_takes_against_its_own_annotation_is_no_error(parsed
     assert parsed("Trainer.logger = @LitLogger()\n", base=BASE.replace("Trainer.logger = False\n", "")) == []
 
 
+def test_a_function_that_returns_what_an_object_does_is_not_judged_by_it(parsed):
+    """torch.compile returns a ``Callable``, which the ``Module`` it compiled is: docs/performance.md's binding."""
+    assert parsed("System.model = @compiled/torch.compile()\n"
+                  "compiled/torch.compile.model = @ginlight.models.MLP()\n") == []
+
+
 def test_what_ginlight_binds_for_a_logger_counts_as_bound(parsed):
     """A CSV logger bound without its required save_dir writes into the run directory (ginlight.trackers)."""
     assert parsed("Trainer.logger = [@CSVLogger(), @TensorBoardLogger()]\n",

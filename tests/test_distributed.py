@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 
 import pytest
@@ -76,12 +77,14 @@ def test_ddp_rerun_is_the_same_run(ddp_run, tmp_path):
 
 def test_torchrun_ranks_agree_on_one_run_directory_and_make_the_same_run(ddp_run, tmp_path):
     """As on a cluster: the launcher starts both ranks, each runs the whole command (from the directory the
-    Lightning-launched run came from, which both runs record)."""
+    Lightning-launched run came from, which both runs record). torchrun gives each rank one intra-op thread
+    unless OMP_NUM_THREADS says otherwise; here it says the count the Lightning-launched run recorded."""
+    threads = {"OMP_NUM_THREADS": str(read_record(ddp_run)["torch_threads"])}
     result = subprocess.run(
         command("torchrun", "--nproc_per_node=2", "--no-python", *command(
             "ginlight-train", f"--gin_file={CONFIGS / 'classifier.gin'}", f"--root_dir={tmp_path / 'runs'}",
             "--gin_bindings=Trainer.strategy='ddp'", *TWO_RANKS)),
-        cwd=read_record(ddp_run)["cwd"], capture_output=True, text=True, timeout=300,
+        cwd=read_record(ddp_run)["cwd"], capture_output=True, text=True, timeout=300, env={**os.environ, **threads},
     )
     assert result.returncode == 0, result.stderr
     assert_same_outcome(ddp_run, only_run(tmp_path / "runs"))

@@ -56,8 +56,7 @@ def test_a_killed_run_resumed_under_another_thread_count_runs_with_its_own_and_e
     uninterrupted = ginlight_train(*args, f"--root_dir={tmp_path / 'reference'}", env=ONE)
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     (reference,) = run_dirs(tmp_path / "reference")
-    # Held (tests/steering.py) runs with this process's environment: the tests' OMP_NUM_THREADS=1.
-    Held([*args, f"--root_dir={tmp_path / 'runs'}"], _fresh(tmp_path / "cwd"), step=BATCHES_PER_EPOCH + 1).kill()
+    Held([*args, f"--root_dir={tmp_path / 'runs'}"], _fresh(tmp_path / "cwd"), step=BATCHES_PER_EPOCH + 1, env=ONE).kill()
     (run_dir,) = run_dirs(tmp_path / "runs")
     assert read_record(run_dir)["torch_threads"] == 1
 
