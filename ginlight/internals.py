@@ -9,6 +9,7 @@ a run. Nothing else in ginlight touches another library's underscored names.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import re
 from typing import Any, Iterable, Iterator
@@ -221,3 +222,14 @@ def wandb_init_arguments(logger: Any) -> dict[str, Any]:
     """The arguments a ``WandbLogger`` will pass to ``wandb.init`` when it starts its run, to complete before
     it does (``id``, ``resume``, ``group``, ``name``): its private ``_wandb_init``, checked on lightning 2.6."""
     return logger._wandb_init
+
+
+# ---- CPython (checked on 3.11 and 3.12) ----------------------------------------------------------
+
+
+def run_exit_hooks() -> None:
+    """Runs the functions registered with :mod:`atexit`, as an interpreter that exits normally does: for a
+    process ``multiprocessing`` forked, which ends with ``os._exit`` and so skips them (W&B finishes its
+    offline run in one). The private ``atexit._run_exitfuncs``, checked on CPython 3.11 and 3.12; each hook
+    runs once, as it is unregistered after."""
+    atexit._run_exitfuncs()

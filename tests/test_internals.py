@@ -4,6 +4,8 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import typing
 import warnings
 from pathlib import Path
@@ -349,3 +351,16 @@ def test_lightning_srun_warning_starts_with_the_wording_ginlight_filters(monkeyp
         warnings.simplefilter("always")
         SLURMEnvironment.detect()
     assert [str(w.message) for w in caught if str(w.message).startswith(internals.SRUN_NOT_USED_WARNING)]
+
+
+@pytest.mark.slow
+def test_exit_hooks_run_in_a_process_that_ends_with_os_exit(tmp_path):
+    """A forked sweep trial ends with os._exit: the hooks run once, when asked, and not again."""
+    script = ("import atexit, os\n"
+              "from ginlight import internals\n"
+              "atexit.register(print, 'hook ran')\n"
+              "internals.run_exit_hooks()\n"
+              "os._exit(0)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hook ran\n"

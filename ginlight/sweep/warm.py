@@ -33,7 +33,7 @@ import torch
 import torch.utils.tensorboard  # noqa: F401
 import torchmetrics  # noqa: F401
 
-from ginlight import rundir
+from ginlight import internals, rundir
 from ginlight.sweep.trial import TrialSpec, report
 
 __all__ = ["WarmStart", "Forked"]
@@ -101,4 +101,10 @@ def _run(spec: TrialSpec, log: Path, env: dict[str, str]) -> None:
     # The command line as `python -m ginlight.cli.trial` sees it, for the run's record and Lightning.
     command = spec.command()
     sys.argv = [importlib.util.find_spec(command[2]).origin, *command[3:]]
-    sys.exit(report(spec.run(sys.argv)))
+    try:
+        status = report(spec.run(sys.argv))
+    finally:
+        # multiprocessing ends the fork with os._exit, past the exit hooks that a process of its own runs (W&B
+        # finishes its run in one): they run here, as they would in `python -m ginlight.cli.trial`.
+        internals.run_exit_hooks()
+    sys.exit(status)
