@@ -21,8 +21,9 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Sequence
 
-from conftest import command
+from conftest import CONFIGS, bindings, command
 
 MODULE = '''
 import os, time
@@ -92,6 +93,14 @@ def write_project(folder: Path) -> Path:
 def hold_env(step: int, marker: Path, run: str | None = None) -> dict[str, str]:
     """The environment that holds a run (only the one named ``run``, if given) at training step ``step``."""
     return {"HOLD_AT_STEP": str(step), "HOLD_MARKER": str(marker), **({"STEER_RUN": run} if run else {})}
+
+
+
+def classifier_args(project: Path, root: Path, settings: Sequence[str]) -> list[str]:
+    """``ginlight-train``'s arguments for the classifier with its model steered, from the ``--project`` folder
+    ``project`` (:func:`write_project`), under ``--root_dir=root``, with the bindings ``settings``."""
+    return [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
+            f"--gin_file={project / 'steered.gin'}", *bindings(*settings)]
 
 
 class Held:

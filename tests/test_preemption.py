@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import steering
 import torch
-from conftest import CONFIGS, REPO, bindings, ginlight_train, read_record, run_dirs
+from conftest import REPO, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome
 from steering import Held
 
@@ -56,15 +56,11 @@ def project(tmp_path_factory) -> Path:
     return steering.write_project(tmp_path_factory.mktemp("project"))
 
 
-def _system_args(project: Path, root: Path) -> list[str]:
-    return [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--gin_file={project / 'steered.gin'}", *bindings(*SETTINGS)]
-
 
 @pytest.fixture(scope="module")
 def uninterrupted(project, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("uninterrupted")
-    result = ginlight_train(*_system_args(project, root / "runs"), cwd=root)
+    result = ginlight_train(*steering.classifier_args(project, root / "runs", SETTINGS), cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = run_dirs(root / "runs")
     return run_dir
@@ -77,7 +73,8 @@ def test_a_signal_at_a_random_step_then_resume_ends_as_the_uninterrupted_run(sig
     # but that epoch's training metrics average the steps after the resumption: docs/reproducibility.md.)
     step = random.randrange(1, (EPOCHS - 1) * BATCHES_PER_EPOCH + 1)
     print(f"held at step {step}")  # shown with a failure
-    run_dir, console = _stopped_and_resumed(_system_args(project, tmp_path / "runs"), tmp_path, step, signum)
+    args = steering.classifier_args(project, tmp_path / "runs", SETTINGS)
+    run_dir, console = _stopped_and_resumed(args, tmp_path, step, signum)
     assert "--resume=" in console, f"held at step {step}"
     # Files, every checkpoint tensor by tensor (weights, optimizer, loops and the loader's place, random states),
     # config, record.

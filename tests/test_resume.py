@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import steering
-from conftest import CONFIGS, SHORT, bindings, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, SHORT, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome, files, same_weights
 from steering import Held
 
@@ -31,11 +31,6 @@ FINAL_STEP = EPOCHS * BATCHES_PER_EPOCH
 def project(tmp_path_factory) -> Path:
     return steering.write_project(tmp_path_factory.mktemp("project"))
 
-
-def _train_args(project: Path, root: Path) -> list[str]:
-    """A --project run of the classifier with its model steered (tests/steering.py), under ``root``."""
-    return [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--gin_file={project / 'steered.gin'}", *bindings(*SETTINGS)]
 
 
 def _fresh(path: Path) -> Path:
@@ -58,7 +53,7 @@ def _last_epoch_and_step(run_dir: Path) -> tuple[int, int] | None:
 @pytest.fixture(scope="module")
 def uninterrupted(project, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("uninterrupted")
-    result = ginlight_train(*_train_args(project, root / "runs"), cwd=root)
+    result = ginlight_train(*steering.classifier_args(project, root / "runs", SETTINGS), cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = run_dirs(root / "runs")
     return run_dir
@@ -71,7 +66,7 @@ def killed_twice(request, project, uninterrupted, tmp_path_factory) -> tuple[Pat
     resumed from a third directory to the end. Returns the run directory and what each stage left."""
     folder = tmp_path_factory.mktemp(f"killed-{request.param}")
     if request.param == "run":
-        args = _train_args(project, folder / "runs")
+        args = steering.classifier_args(project, folder / "runs", SETTINGS)
     else:
         args = [f"--gin_file={uninterrupted / 'operative_config.gin'}", f"--root_dir={folder / 'runs'}"]
     stages = []
@@ -135,7 +130,8 @@ def test_load_system_of_the_resumed_run_gives_the_final_weights(killed_twice, un
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(project, uninterrupted, tmp_path):
     """docs/reproducibility.md: with no last.ckpt yet, --resume trains from the beginning, to the same run."""
-    held = Held(_train_args(project, tmp_path / "runs"), _fresh(tmp_path / "cwd-0"), step=2)  # epoch 0
+    held = Held(steering.classifier_args(project, tmp_path / "runs", SETTINGS), _fresh(tmp_path / "cwd-0"),
+                step=2)  # epoch 0
     held.kill()
     (run_dir,) = run_dirs(tmp_path / "runs")
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()
@@ -147,7 +143,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(project
 
 def test_a_failed_run_resumes_from_its_last_checkpoint_to_completion(project, tmp_path):
     """docs/reproducibility.md: --resume continues a failed run too."""
-    result = ginlight_train(*_train_args(project, tmp_path / "runs"), cwd=tmp_path,
+    result = ginlight_train(*steering.classifier_args(project, tmp_path / "runs", SETTINGS), cwd=tmp_path,
                             env={"STOP_AT_STEP": str(2 * BATCHES_PER_EPOCH + 2)})  # in epoch 2
     assert result.returncode == 1, result.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path / "runs")
@@ -164,7 +160,8 @@ def test_a_failed_run_resumes_from_its_last_checkpoint_to_completion(project, tm
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_saves_a_checkpoint_and_leaves_the_run_interrupted_and_resumable(signum, project, tmp_path):
     held_step = BATCHES_PER_EPOCH + 2  # mid second epoch
-    held = Held(_train_args(project, tmp_path / "runs"), _fresh(tmp_path / "cwd"), step=held_step)
+    held = Held(steering.classifier_args(project, tmp_path / "runs", SETTINGS), _fresh(tmp_path / "cwd"),
+                step=held_step)
     held.process.send_signal(signum)
     held.marker.unlink()
     assert held.process.wait(timeout=300) == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import steering
-from conftest import CONFIGS, SHORT, bindings, command, ginlight_train, read_record, run_dirs
+from conftest import SHORT, command, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome
 from steering import Held
 
@@ -70,16 +70,14 @@ def project(tmp_path_factory) -> Path:
     return steering.write_project(tmp_path_factory.mktemp("project"))
 
 
-def _train_args(project: Path, root: Path) -> list[str]:
-    return [f"--root_dir={root}", f"--project={project}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-            f"--gin_file={project / 'steered.gin'}", *bindings(*SETTINGS)]
-
 
 def test_two_resumes_of_one_killed_run_started_together_one_continues_it_the_other_is_refused(project, tmp_path):
-    uninterrupted = ginlight_train(*_train_args(project, tmp_path / "reference"), cwd=_fresh(tmp_path / "cwd-ref"))
+    uninterrupted = ginlight_train(*steering.classifier_args(project, tmp_path / "reference", SETTINGS),
+                                   cwd=_fresh(tmp_path / "cwd-ref"))
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     (reference,) = run_dirs(tmp_path / "reference")
-    Held(_train_args(project, tmp_path / "runs"), _fresh(tmp_path / "cwd-0"), step=BATCHES_PER_EPOCH + 1).kill()
+    Held(steering.classifier_args(project, tmp_path / "runs", SETTINGS), _fresh(tmp_path / "cwd-0"),
+         step=BATCHES_PER_EPOCH + 1).kill()
     (run_dir,) = run_dirs(tmp_path / "runs")
 
     # Both held at their first step, should they get that far: the one that holds the run waits there
@@ -115,7 +113,7 @@ def test_two_resumes_of_one_killed_run_started_together_one_continues_it_the_oth
 def test_a_second_run_into_a_run_dir_in_use_is_refused_naming_the_holder_and_after_it_the_folder_is_not_reused(
         project, tmp_path):
     run_dir = tmp_path / "the-run"
-    args = [f"--run_dir={run_dir}", *_train_args(project, tmp_path / "runs")[1:]]
+    args = [f"--run_dir={run_dir}", *steering.classifier_args(project, tmp_path / "runs", SETTINGS)[1:]]
     held = Held(args, _fresh(tmp_path / "cwd-0"), step=1)
     try:
         second = ginlight_train(*args)
