@@ -343,6 +343,9 @@ def _execute(
             record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
         else:
             record.start(list(argv if argv is not None else sys.argv), seed, torch.get_num_threads())
+            # A strategy may change the count as the stage starts (Lightning's DDP gives each rank its share of
+            # the cores unless OMP_NUM_THREADS says otherwise): the record holds the count the run ran with.
+            writer.listeners.append(functools.partial(_record_threads, record))
             record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
                           **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
             _send_tags(trainer, tags, notes)
@@ -395,6 +398,13 @@ def config_problems() -> list[check.Problem]:
 def check_config(strict: bool = False) -> list[check.Problem]:
     """Raises :class:`ConfigError` listing every error of :func:`config_problems`; returns the warnings."""
     return check.raise_errors(config_problems(), strict)
+
+
+
+def _record_threads(record: rundir.RunRecord, trainer: Trainer, system: LightningModule) -> None:
+    """Records the intra-op thread count the stage runs with, in the process that keeps the record."""
+    if trainer.is_global_zero:
+        record.update(torch_threads=torch.get_num_threads())
 
 
 def implicit_defaults() -> dict[str, dict[str, str]]:

@@ -213,6 +213,8 @@ class System(LightningModule):
         loader = self._dataloader("train")
         if self.trainer.world_size > 1 or callable(getattr(loader, "load_state_dict", None)):
             return loader  # a loader resumable itself (torchdata's StatefulDataLoader) needs no help
+        if self.trainer.overfit_batches > 0:
+            return loader  # Lightning swaps its sampler for a sequential one, which takes the DataLoader itself
         return ResumableLoader(loader, self._training_batches_taken)
 
     def _training_batches_taken(self) -> int | None:

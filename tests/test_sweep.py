@@ -366,6 +366,7 @@ def test_ctrl_c_stops_the_running_trial_and_queues_it_again(tmp_path, probe_proj
                              env={**os.environ, **steering.hold_env(1, marker, run="trial-000")})
     wait_for(marker.exists, "the first trial's first training step")
     sweep.send_signal(signal.SIGINT)
+    marker.unlink()  # Ctrl-C lets a training step finish, then the trial saves there and stops
     stdout, stderr = sweep.communicate(timeout=120)
     assert sweep.returncode == 130, stdout + stderr
     assert "run the same command again to continue" in stderr
