@@ -103,6 +103,16 @@ def classifier_args(project: Path, root: Path, settings: Sequence[str]) -> list[
             f"--gin_file={project / 'steered.gin'}", *bindings(*settings)]
 
 
+def uninterrupted_run(project: Path, root: Path, settings: Sequence[str]) -> Path:
+    """The run directory of the steered classifier (:func:`classifier_args`) trained unheld under ``root``:
+    the run a stopped and resumed one must match."""
+    result = subprocess.run(command("ginlight-train", *classifier_args(project, root / "runs", settings)), cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = sorted(p.parent for p in (root / "runs").glob("*/*/run.json"))
+    return run_dir
+
+
 class Held:
     """``ginlight-train args`` in the background from ``cwd``, held at its process's training step ``step``;
     ``env`` adds to the tests' environment."""

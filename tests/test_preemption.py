@@ -59,11 +59,7 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def uninterrupted(project, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("uninterrupted")
-    result = ginlight_train(*steering.classifier_args(project, root / "runs", SETTINGS), cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = run_dirs(root / "runs")
-    return run_dir
+    return steering.uninterrupted_run(project, tmp_path_factory.mktemp("uninterrupted"), SETTINGS)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
