@@ -5,8 +5,8 @@
 
 One process: torch, Lightning and ginlight's runner are imported first, as every run does,
 and not timed. For each shipped config it times, in turns so that a change in the
-machine's load falls on all three, ``ginlight.config.load`` (the parse every command
-does), then on that parse ``ginlight.config.describe`` (what ``--print_config`` adds) and
+machine's load falls on all three, ``ginlight.gin.config.load`` (the parse every command
+does), then on that parse ``ginlight.gin.config.describe`` (what ``--print_config`` adds) and
 ``ginlight.experiment.config_problems`` (what ``ginlight-check`` and the start of ``ginlight-train``
 add). The first round is the cold one (signatures and annotations read for the first
 time); the medians are of the rounds after it.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import gin
 
-from ginlight import config
+from ginlight.gin import config
 from ginlight.experiment import config_problems, implicit_defaults
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 ``import ginlight`` is cheap: the public names below load torch and Lightning on
 first use, so that ``ginlight-train --help`` answers at once. The stack's
-components register with gin as a config names them (:mod:`ginlight.registry`);
+components register with gin as a config names them (:mod:`ginlight.gin.registry`);
 ``ginlight.register_all()`` registers every one, for code that calls gin itself.
 
 Imports point one way, down the layers that docs/architecture.md lists, the one list of them
@@ -28,7 +28,7 @@ _PUBLIC = {
     "adapters": "ginlight.adapters",
     "callbacks": "ginlight.callbacks",
     "data": "ginlight.data",
-    "trust": "ginlight.trust",
+    "trust": "ginlight.gin.trust",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -38,6 +38,6 @@ def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'ginlight' has no attribute '{name}'")
     module = importlib.import_module(_PUBLIC[name])
-    value = module if module.__name__ == f"ginlight.{name}" else getattr(module, name)
+    value = module if module.__name__.rpartition(".")[2] == name else getattr(module, name)
     globals()[name] = value
     return value

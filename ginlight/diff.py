@@ -1,6 +1,6 @@
 """What differs between two configs: runs, operative configs or any gin files.
 
-Files are read with gin's own parser (:mod:`ginlight.gin_text`), without registering or importing anything
+Files are read with gin's own parser (:mod:`ginlight.gin.reading`), without registering or importing anything
 (so no torch): bindings are compared as written, by configurable and parameter,
 after ``include`` statements are followed. A binding whose value uses a macro is
 also compared with its macros resolved, so a changed ``LR = ...`` shows at every
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ginlight import gin_text, rundir, source
-from ginlight.gin_text import Macro
+from ginlight import rundir
+from ginlight.gin import reading, source
+from ginlight.gin.reading import Macro
 from ginlight.errors import ConfigError
 
 __all__ = ["Config", "Difference", "read_config", "diff", "to_text", "to_json"]
@@ -55,7 +56,7 @@ class Config:
 def read_config(path: str | os.PathLike, search_paths: Sequence[str | os.PathLike] = ()) -> Config:
     """Reads a run directory (its operative config and final metrics) or a gin file.
 
-    Includes are followed by the rule every command follows (:func:`ginlight.gin_text.read`).
+    Includes are followed by the rule every command follows (:func:`ginlight.gin.reading.read`).
     """
     path = Path(path)
     if path.is_dir():
@@ -72,7 +73,7 @@ def read_config(path: str | os.PathLike, search_paths: Sequence[str | os.PathLik
 
 def _read(source: Path, gin_file: Path, search_paths: Sequence[str | os.PathLike]) -> Config:
     config = Config(source, files=[gin_file])
-    for statement in gin_text.read([gin_file], search_paths=search_paths):
+    for statement in reading.read([gin_file], search_paths=search_paths):
         if statement.kind == "binding":
             # `NAME = value` defines a macro
             key = (statement.name, statement.param) if statement.param else (MACROS, statement.name)
@@ -155,7 +156,7 @@ def _imports(a: Config, b: Config) -> dict[str, list[str]]:
 
 
 def _code(a: Config, b: Config) -> list[str] | None:
-    """What differs in the code two runs recorded (:func:`ginlight.source.differences`); None unless both are runs."""
+    """What differs in the code two runs recorded (:func:`ginlight.gin.source.differences`); None unless both are runs."""
     if a.record is None or b.record is None:
         return None
     return source.differences(a.record, b.record)

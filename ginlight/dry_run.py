@@ -18,7 +18,8 @@ import torch
 from lightning import Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
 
-from ginlight import config, internals
+from ginlight import internals
+from ginlight.gin import config
 from ginlight.adapters import AdapterError
 from ginlight.errors import ConfigError, user_frame
 from ginlight.stages import MODES_OF_STAGE

@@ -25,9 +25,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from ginlight import (check, checkpoint, config, distributed, gin_text, internals, project, pruning, registry, rundir,
-                      slurm, source, trackers)
-from ginlight import trust as trust_policy
+from ginlight import checkpoint, distributed, internals, pruning, rundir, slurm, trackers
+from ginlight.gin import check, config, project, reading, registry, source
+from ginlight.gin import trust as trust_policy
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import LastCheckpoint, OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
@@ -132,7 +132,7 @@ def train(
     has one) and ``gin_files`` and ``bindings`` apply on top, so a ginlight
     checkpoint needs no gin file. That config may come from anyone: it is refused
     with a :class:`ConfigError` when it names code other than ginlight's, the
-    stack's (:mod:`ginlight.trust`), ``projects``' and the modules in ``trust``
+    stack's (:mod:`ginlight.gin.trust`), ``projects``' and the modules in ``trust``
     (``trust=["my_lab"]``); ``trust=True`` runs it as it is, for a rerun of a
     recorded run (:func:`ginlight.reproduce.reproduce`). Creates a run directory under
     ``root_dir/<name>/`` (``name`` defaults to the first gin file's stem, or the
@@ -383,13 +383,13 @@ def _execute(
 def gin_roots() -> dict[str, tuple[str, ...]]:
     """What ginlight calls through gin whatever a config references, each with the parameters it passes: the
     Experiment, what building the trainer calls, the adapters a System builds, and a sweep's pruners. The check of a config
-    (:mod:`ginlight.check`) follows references from these."""
+    (:mod:`ginlight.gin.check`) follows references from these."""
     return {_EXPERIMENT: (), **gin_calls(), **{internals.registered_name(cls): () for cls in ADAPTER_TYPES.values()},
             **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
 
 
 def config_problems() -> list[check.Problem]:
-    """Every problem of the parsed config (:func:`ginlight.check.problems`), found before anything is built,
+    """Every problem of the parsed config (:func:`ginlight.gin.check.problems`), found before anything is built,
     with the loggers' locations ginlight binds (:func:`ginlight.trackers.bind_locations`) counted as bound."""
     trackers.bind_locations()
     return check.problems(gin_roots())
@@ -409,7 +409,7 @@ def _record_threads(record: rundir.RunRecord, trainer: Trainer, system: Lightnin
 
 def implicit_defaults() -> dict[str, dict[str, str]]:
     """What ginlight builds whatever a config says, with what it passes where nothing is bound, in words
-    (for ``--print_config``: :func:`ginlight.config.describe`)."""
+    (for ``--print_config``: :func:`ginlight.gin.config.describe`)."""
     return {_EXPERIMENT: {}, "lightning.Trainer": trainer_defaults()}
 
 
@@ -490,7 +490,7 @@ def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> Lightn
     (its best checkpoint when ``ModelCheckpoint.monitor`` was bound, else
     ``checkpoints/last.ckpt``). The config stored in the checkpoint may come from
     anyone: a name in it other than ginlight's and the stack's components
-    (:mod:`ginlight.trust`) is refused with a :class:`ConfigError` before anything
+    (:mod:`ginlight.gin.trust`) is refused with a :class:`ConfigError` before anything
     is imported, unless its module is in ``trust`` (``trust=["my_lab"]``). Only
     the System is built: its model, criterion, metrics, adapters and inferer,
     with no datasets, loaders, datamodule, trainer or loggers; the caller's gin
@@ -505,7 +505,7 @@ def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> Lightn
         trust_policy.check(gin_file, trust, origin=checkpoint.stored_config_origin(checkpoint_path),
                            spell=lambda names: f"ginlight.load_system(path, trust={names!r})")
         unbuilt = [f"{_EXPERIMENT}.datamodule", f"{_EXPERIMENT}.trainer", "ginlight.System.dataloaders"]
-        gin_file.write_text(gin_text.without(gin_file, unbuilt))  # gin need not parse what is never built
+        gin_file.write_text(reading.without(gin_file, unbuilt))  # gin need not parse what is never built
         config.parse([gin_file])
         with gin.unlock_config():  # the System alone: nothing that reads data or writes files
             for parameter in unbuilt:
@@ -518,7 +518,7 @@ def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> Lightn
 
 def register_all() -> None:
     """Registers every configurable with gin, for code that calls gin itself: ginlight's own, whose
-    modules this one imports, and the stack's (:func:`ginlight.registry.register_all`)."""
+    modules this one imports, and the stack's (:func:`ginlight.gin.registry.register_all`)."""
     registry.register_all()
 
 

@@ -124,10 +124,10 @@ REQUIRED_UNBOUND = re.compile(r"Required bindings for `([^`]+)` not provided in 
 
 # ---- Lightning (checked on 2.6) -----------------------------------------------------------------
 # Lightning is imported inside the functions that need it: ginlight-train imports this module
-# (through ginlight.config) before it parses its flags, and --help must not wait for Lightning.
+# (through ginlight.gin.config) before it parses its flags, and --help must not wait for Lightning.
 
 #: Classes a library takes where its annotations name a narrower one, ``{annotated: also accepted}`` by
-#: qualified name, for :mod:`ginlight.check`: ``Trainer.logger`` is annotated with lightning.pytorch's
+#: qualified name, for :mod:`ginlight.gin.check`: ``Trainer.logger`` is annotated with lightning.pytorch's
 #: ``Logger``, and Lightning's own ``LitLogger`` is a lightning.fabric ``Logger`` only (checked on 2.6.6).
 ACCEPTED_FOR_ANNOTATION = {"lightning.pytorch.loggers.logger.Logger": "lightning.fabric.loggers.logger.Logger"}
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ginlight import rundir, source
+from ginlight import rundir
+from ginlight.gin import source
 from ginlight.errors import ConfigError, RunError
 from ginlight.experiment import RUN_DIR_ENV, recorded_threads, train
 from ginlight.rundir import Status
@@ -141,7 +142,7 @@ def reproduce(
     The rerun uses ``run``'s operative config, its stage, checkpoint and intra-op thread count, then
     ``gin_files`` and ``bindings`` on top (which is how a deliberate change is
     checked to matter). It runs that experiment on purpose, as running a script
-    does: the configs it reads are not judged (:mod:`ginlight.trust`). It goes to
+    does: the configs it reads are not judged (:mod:`ginlight.gin.trust`). It goes to
     ``root_dir/<run's name>/`` unless ``run_dir`` or ``name`` say otherwise. The comparison is written to ``reproduction.json``
     in the new directory and returned. Raises :class:`RunError` when the rerun
     does not complete.

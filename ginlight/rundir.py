@@ -26,7 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from ginlight import internals, source
+from ginlight import internals
+from ginlight.gin import source
 from ginlight.errors import ConfigError
 
 __all__ = ["Status", "RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file",
@@ -276,7 +277,7 @@ class RunRecord:
     def resumed(self, from_checkpoint: str | None, modules: dict[str, dict[str, str]]) -> None:
         """Marks the run running again, adding ``{time, from_checkpoint, code_changed}`` to its ``resumptions``.
 
-        ``modules`` is the user's code now (:func:`ginlight.source.fingerprint`);
+        ``modules`` is the user's code now (:func:`ginlight.gin.source.fingerprint`);
         ``code_changed`` lists the modules whose source differs from the run's start.
         """
         started = (self.data.get("code") or {}).get("modules") or {}

@@ -36,7 +36,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
-from ginlight import config, distributed, rundir
+from ginlight import distributed, rundir
+from ginlight.gin import config
 from ginlight.errors import ConfigError
 from ginlight.rundir import Status
 
@@ -71,7 +72,7 @@ def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLi
     """The run that an earlier attempt of this SLURM job started with this config, if any: after a requeue,
     the run to continue.
 
-    ``composed`` is the config as :func:`ginlight.config.merged_input` composes it
+    ``composed`` is the config as :func:`ginlight.gin.config.merged_input` composes it
     (what the run recorded as ``config.gin``) and ``ckpt_path`` the checkpoint it
     starts from. Candidates are ``run_dir`` when given, else ``<root>/<name>/*``
     (``name`` may be a glob), oldest first. A run is this call's when its record

@@ -62,7 +62,8 @@ from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoa
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
-from ginlight import config, internals, pruning, rundir
+from ginlight import internals, pruning, rundir
+from ginlight.gin import config
 from ginlight.errors import ConfigError
 
 __all__ = ["prepare", "bind_locations", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",

@@ -22,7 +22,8 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ginlight import checkpoint, config, internals, pruning, rundir, trackers
+from ginlight import checkpoint, internals, pruning, rundir, trackers
+from ginlight.gin import config
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
 from ginlight.system import System
 
@@ -50,7 +51,7 @@ def trainer_defaults() -> dict[str, str]:
 
 def gin_calls() -> dict[str, tuple[str, ...]]:
     """What building a trainer calls through gin whatever the config references, each with the parameters it
-    passes: part of where the check of a config starts following references (:mod:`ginlight.check`)."""
+    passes: part of where the check of a config starts following references (:mod:`ginlight.gin.check`)."""
     return {"lightning.Trainer": tuple(trainer_defaults()),
             "lightning.pytorch.callbacks.LearningRateMonitor": (),
             "lightning.pytorch.callbacks.TQDMProgressBar": ("refresh_rate",),

@@ -21,7 +21,7 @@ import torch
 from conftest import REPO, SHORT, bindings, read_record, run_dirs
 
 import ginlight
-from ginlight import config
+from ginlight.gin import config
 from ginlight.config_carrier import GinConfigCarrier
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,8 @@ from absl import flags
 
 from benchmarks import check_time
 from conftest import CONFIGS, REPO, SHIPPED
-from ginlight import check, config, sweep
+from ginlight import sweep
+from ginlight.gin import check, config
 from ginlight.cli import check as check_command
 from ginlight.cli import train as train_command
 from ginlight.errors import ConfigError

@@ -1,4 +1,4 @@
-"""ginlight.config: parsing with one reading of the text, locations for what gin reports without one,
+"""ginlight.gin.config: parsing with one reading of the text, locations for what gin reports without one,
 the composed input (config.gin), and the registration of what a config names."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import gin
 import pytest
 from conftest import REPO
 
-from ginlight import config, gin_text, internals
+from ginlight import internals
+from ginlight.gin import config, reading
 from ginlight.errors import ConfigError
 
 
@@ -139,8 +140,8 @@ def test_the_operative_config_of_a_dynamic_registration_config_parses_again(tmp_
     assert gin.get_configurable(selector)() == 5
     written = write(tmp_path / "operative.gin", config.operative_config())
     assert f"{config.PATH_DIRECTIVE}{tmp_path / 'lab'}" in written.read_text()
-    imports = [s.value for s in gin_text.read([written]) if s.kind == "import"]
-    assert imports[0] == gin_text.DYNAMIC_REGISTRATION and "from ginread_dynamic_lab import tool" in imports
+    imports = [s.value for s in reading.read([written]) if s.kind == "import"]
+    assert imports[0] == reading.DYNAMIC_REGISTRATION and "from ginread_dynamic_lab import tool" in imports
     config.parse([written])
     assert gin.get_configurable(selector)() == 5
 

@@ -12,7 +12,7 @@ import torch
 from lightning.fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader
 
-from ginlight import config
+from ginlight.gin import config
 from ginlight.config_carrier import GinConfigCarrier
 
 # What a spawned process does with a carrier: unpickle it (as ddp_spawn and DataLoader workers do), then call

@@ -13,7 +13,8 @@ from lightning import Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 import ginlight
-from ginlight import config, internals
+from ginlight import internals
+from ginlight.gin import config
 from ginlight.system import System
 from ginlight.dry_run import check_system, describe, trains_on_cpu
 

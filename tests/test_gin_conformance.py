@@ -2,7 +2,7 @@
 gin-config ships.
 
 Each corpus file is parsed by gin itself (``gin.parse_config_file``: its bindings, its imports and its includes
-as gin records them) and read by :func:`ginlight.gin_text.read`; both are brought to one form, every name as
+as gin records them) and read by :func:`ginlight.gin.reading.read`; both are brought to one form, every name as
 gin registered it, and compared whole. A construct gin reads and the reader does not fails here.
 """
 
@@ -16,8 +16,9 @@ from typing import Any
 import gin
 import pytest
 
-from ginlight import gin_text, importable, internals
-from ginlight.gin_text import Macro, Reference
+from ginlight import internals
+from ginlight.gin import reading, importable
+from ginlight.gin.reading import Macro, Reference
 
 #: The package the corpus configures, written once per session (gin registers its names for the process).
 PACKAGE = "ginread_corpus"
@@ -200,13 +201,13 @@ def _containers(value: Any, each) -> Any:
 
 def read_by_ginlight(path: Path, search_paths: list[Path]) -> dict[str, Any]:
     bindings, imports, includes = {}, [], []
-    for statement in gin_text.read([path], search_paths=search_paths):
+    for statement in reading.read([path], search_paths=search_paths):
         if statement.kind == "binding" and statement.param is None:
             bindings[(statement.selector, "gin.macro", "value")] = _ginlight_value(statement.value)
         elif statement.kind == "binding":
             bindings[(statement.scope, _registered(statement.selector), statement.param)] = \
                 _ginlight_value(statement.value)
-        elif statement.kind == "import" and statement.value != gin_text.DYNAMIC_REGISTRATION:
+        elif statement.kind == "import" and statement.value != reading.DYNAMIC_REGISTRATION:
             imports.append(statement.selector)
         elif statement.kind == "include":
             includes.append(statement.selector)
@@ -216,9 +217,9 @@ def read_by_ginlight(path: Path, search_paths: list[Path]) -> dict[str, Any]:
 def read_by_gin(path: Path, search_paths: list[Path]) -> dict[str, Any]:
     """gin's own reading, given the folders ginlight's include rule names (gin alone looks in its search
     paths only, not beside the including file)."""
-    read = [path, *(Path(s.value) for s in gin_text.read([path], search_paths=search_paths) if s.kind == "include")]
+    read = [path, *(Path(s.value) for s in reading.read([path], search_paths=search_paths) if s.kind == "include")]
     gin.clear_config()
-    internals.set_include_folders(gin_text.include_folders(search_paths, read))
+    internals.set_include_folders(reading.include_folders(search_paths, read))
     parsed = gin.parse_config_file(str(path))
     bindings = {(scope, selector, param): _gin_value(value)
                 for (scope, selector), params in internals.parsed_bindings().items()
@@ -256,7 +257,7 @@ def test_ginlight_reads_the_gin_files_gin_ships_as_gin_does():
 
 def test_the_corpus_covers_every_statement_gin_yields(corpus):
     """Blocks, imports of each form, includes, bindings and macros: each kind is in the corpus above."""
-    statements = [s for name in CORPUS for s in gin_text.read([corpus / f"{name}.gin"],
+    statements = [s for name in CORPUS for s in reading.read([corpus / f"{name}.gin"],
                                                               search_paths=[corpus, corpus / "search"])]
     assert {s.kind for s in statements} == {"binding", "block", "import", "include"}
     written = {s.text.split(" as ")[0].split(" import ")[0] for s in statements if s.kind == "import"}

@@ -16,7 +16,8 @@ import pytest
 import torch
 from conftest import REPO, run_dirs
 from optuna.trial import TrialState
-from ginlight import config, pruning
+from ginlight import pruning
+from ginlight.gin import config
 from ginlight.errors import ConfigError
 from ginlight.sweep import load_search_space, run_sweep
 from test_sweep import (CLASSIFIER, TINY, module_command, postgres_url, probe_flags, probe_project, read_csv,  # noqa: F401

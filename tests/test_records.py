@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_diff, ginlight_train, read_record, run_dirs
 
-from ginlight import source
+from ginlight.gin import source
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import ginlight
-from ginlight import config
+from ginlight.gin import config
 
 ginlight.register_all()
 

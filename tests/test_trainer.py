@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from ginlight import config
+from ginlight.gin import config
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
 from ginlight.system import System
 from ginlight.trainer import PROGRESS_BAR_REFRESH_RATE, build_trainer, spawns_ranks

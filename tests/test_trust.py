@@ -16,7 +16,7 @@ from conftest import CONFIGS, SHORT
 from planted import PAYLOAD_MODULES, attacks, edited_run_dir, payload_folder, plant, write_project
 
 import ginlight
-from ginlight import registry, trust
+from ginlight.gin import registry, trust
 from ginlight.checkpoint import weights_hash
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_a_name_is_judged_by_the_object_it_resolves_to(runs, tmp_path):
                   "ginlight.Experiment.system = @logging.os.system()\n"
                   "System.model = @torch.utils.cpp_extension.load()\n"
                   "System.criterion = @torch.hub.load()\n"
-                  "System.inferer = @ginlight.registry.registered.os.system", checkpoint)
+                  "System.inferer = @ginlight.gin.registry.registered.os.system", checkpoint)
     with pytest.raises(ginlight.ConfigError) as refused:
         ginlight.load_system(checkpoint)
     message = str(refused.value)
@@ -103,8 +103,8 @@ def test_a_name_is_judged_by_the_object_it_resolves_to(runs, tmp_path):
             in message) or "torch.utils.cpp_extension" in sys.modules
     assert f"line {first + 2}: `torch.hub.load` is neither ginlight's" in message
     assert "trust 'torch.hub'" in message  # a module inside the stack, not the whole of torch
-    assert (f"line {first + 3}: `ginlight.registry.registered.os.system` reaches through "
-            "ginlight.registry._Namespace instance" in message)
+    assert (f"line {first + 3}: `ginlight.gin.registry.registered.os.system` reaches through "
+            "ginlight.gin.registry._Namespace instance" in message)
 
 
 def test_an_edited_run_directory_is_refused(runs, tmp_path):

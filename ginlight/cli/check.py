@@ -16,7 +16,7 @@ from typing import Sequence
 
 from absl import flags
 
-from ginlight import config
+from ginlight.gin import config
 from ginlight.cli import common
 
 common.define_gin_flags()

@@ -32,7 +32,7 @@ def define_gin_flags() -> None:
 def define_search_paths_flag() -> None:
     """``--gin_search_paths``, the one include rule of every command that reads gin files: a relative path
     resolves under these folders (the current directory by default), then beside the files read so far
-    (:func:`ginlight.gin_text.include_folders`)."""
+    (:func:`ginlight.gin.reading.include_folders`)."""
     flags.DEFINE_multi_string("gin_search_paths", ["."], "Folders where --gin_file and `include` paths resolve "
                               "first; then the folders of the files read so far.")
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from absl import flags
 
-from ginlight import config
+from ginlight.gin import config
 from ginlight.cli import common
 from ginlight.rundir import Status
 

@@ -12,7 +12,8 @@ from typing import Sequence
 
 from absl import flags
 
-from ginlight import config, internals, registry  # gin and the registry, not torch: --help stays fast
+from ginlight import internals  # gin and the registry, not torch: --help stays fast
+from ginlight.gin import config, registry
 from ginlight.cli import common
 from ginlight.errors import ConfigError
 from ginlight.rundir import Status

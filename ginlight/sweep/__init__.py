@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import gin
 
-from ginlight import config, pruning, rundir
+from ginlight import pruning, rundir
+from ginlight.gin import config
 from ginlight import experiment  # its check; importing it registers ginlight's own configurables, which the config may name
 from ginlight.errors import ConfigError
 from ginlight.sweep.launch import Workers, commands

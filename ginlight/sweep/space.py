@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ginlight import gin_text
+from ginlight.gin import reading
 from ginlight.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def parse_parameter(line: str, where: str = "--sweep") -> Parameter:
     match = _DISTRIBUTION.match(line)
     kind = match["kind"] if match else "choice"
     # A distribution's arguments are read as a gin list.
-    statement = gin_text.parse_binding(f"{match['key']} [{match['args']}]" if match else line,
+    statement = reading.parse_binding(f"{match['key']} [{match['args']}]" if match else line,
                                        f"sweep line `{line.strip()}`", where, _HINT)
     name = f"{statement.selector}.{statement.param}" if statement.param else statement.selector
     key = f"{statement.scope}/{name}" if statement.scope else name

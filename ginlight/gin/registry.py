@@ -8,7 +8,7 @@ the short form (``Linear``) works wherever it is unique.
 
 Registering with gin inspects each object's signature and members, about a second
 for the thousand components here, so it happens on demand: parsing a config
-(:func:`ginlight.config.parse`) registers the components its references and bindings
+(:func:`ginlight.gin.config.parse`) registers the components its references and bindings
 name (:func:`register_named`); :func:`register_all` registers every one, for
 listing them, for suggesting names, and for code that calls gin itself.
 
@@ -27,10 +27,10 @@ workers under spawn, ``torch.save`` and DDP.
 Anything else a config names by its import path (``einops.layers.torch.Rearrange``,
 ``lightning.pytorch.demos.boring_classes.BoringModel``) registers the same way, under
 that path, when the config is parsed (:func:`register_importable`): the object is found
-by importing only the modules on its path (:mod:`ginlight.importable`). gin writes such
+by importing only the modules on its path (:mod:`ginlight.gin.importable`). gin writes such
 an object by its shortest name (``Rearrange``) in the configs it prints, which alone
 does not say where to import it from; :func:`registered_by_name` tells
-:mod:`ginlight.config` which paths to record beside them.
+:mod:`ginlight.gin.config` which paths to record beside them.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from typing import Any, Callable, Iterable
 
 import gin
 
-from ginlight import importable, internals
+from ginlight import internals
+from ginlight.gin import importable
 
 __all__ = ["registered", "register_all", "register_named", "register_importable", "registered_by_name",
            "register_modules_matching", "components"]
@@ -196,7 +197,7 @@ def _catalog() -> dict[str, list[tuple[str, Any]]]:
 
 def components() -> list[tuple[str, str, Any]]:
     """Every discovered component as ``(module, name, object)``, each object once, under the first module that
-    exports it: what :mod:`ginlight.trust` judges configs from elsewhere against."""
+    exports it: what :mod:`ginlight.gin.trust` judges configs from elsewhere against."""
     return [(module, name, obj) for name, found in _catalog().items() for module, obj in found]
 
 
@@ -239,7 +240,7 @@ def register_importable(names: Iterable[str]) -> None:
     ``names`` are selectors as written; ``einops.layers.torch.Rearrange`` (or
     ``train/einops.layers.torch.Rearrange``) registers as gin's ``einops.layers.torch.Rearrange``.
     A name that is no such path (a short name, a misspelling, a constant) is left for
-    gin to report where it is written, and for :func:`ginlight.importable.configurable_at`
+    gin to report where it is written, and for :func:`ginlight.gin.importable.configurable_at`
     to explain.
     """
     for name in names:

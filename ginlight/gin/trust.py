@@ -19,7 +19,7 @@ user's trusted ones, and reads module namespaces directly, so no module's lazy
 
 - ginlight's own configurables;
 - the stack's catalogued components (:data:`FAMILIES`, drawn from what
-  :mod:`ginlight.registry` discovers), each family in or out for the reason given;
+  :mod:`ginlight.gin.registry` discovers), each family in or out for the reason given;
 - what the user trusts by name: ``trust=["my_lab"]`` allows modules ``my_lab`` and
   ``my_lab.*``, objects whose real module is one of them, and a ``# ginlight-path:``
   folder that holds ``my_lab``.
@@ -42,13 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ginlight import config, gin_text, internals, registry
+from ginlight import internals
+from ginlight.gin import config, reading, registry
 from ginlight.errors import ConfigError
-from ginlight.project import add_to_path
+from ginlight.gin.project import add_to_path
 
 __all__ = ["FAMILIES", "check", "allowed_modules"]
 
-#: The stack's families as :mod:`ginlight.registry` discovers them, by the module it finds them in: whether a
+#: The stack's families as :mod:`ginlight.gin.registry` discovers them, by the module it finds them in: whether a
 #: config from elsewhere may name them (True, False, or the names allowed), and why. A family not listed is out.
 #: Not in any family, and so out: ``torch.load`` (unpickles, so with ``weights_only=False`` it runs code),
 #: ``torch.save`` (writes over any file it is given), ``torch.hub.*`` (downloads a repository and runs its
@@ -193,7 +194,7 @@ def _resolve(path: str, trusted: Sequence[str]) -> Any:
             if not isinstance(static, (classmethod, staticmethod, types.FunctionType, type)):  # reading runs code
                 return _Blocked(_real_name(obj), through=True)
             found = getattr(obj, part)
-        else:  # an instance: reading its attributes could run its code (ginlight.registry.registered registers)
+        else:  # an instance: reading its attributes could run its code (ginlight.gin.registry.registered registers)
             return _Blocked(_real_name(obj), through=True)
         obj = found
     return obj
@@ -230,7 +231,7 @@ def check(gin_file: Path, trusted: Sequence[str], *, chosen: Sequence[str] = (),
     """
     trusted = [*_validated(trusted), *chosen]
     text = gin_file.read_text()
-    statements = gin_text.read([gin_file])
+    statements = reading.read([gin_file])
     findings: list[_Finding] = []
     imports = [s for s in statements if s.kind == "import"]
     for statement in imports:
@@ -262,7 +263,7 @@ def check(gin_file: Path, trusted: Sequence[str], *, chosen: Sequence[str] = (),
                 continue
     uses = [(s.selector, s.line) for s in statements if s.kind == "binding" and s.param is not None]
     uses += [(ref.name, s.line) for s in statements if s.kind == "binding"
-             for ref in gin_text.references_in(s.value) if isinstance(ref, gin_text.Reference)]
+             for ref in reading.references_in(s.value) if isinstance(ref, reading.Reference)]
     uses += [(path, line) for line, path in _directives(text, config.REGISTER_DIRECTIVE)]
     names = {name.rsplit("/", 1)[-1]: line for name, line in sorted(uses, key=lambda use: -use[1])}  # first line
     registry.register_named(names)
@@ -312,7 +313,7 @@ def _holds(folder: str, module: str) -> bool:
 
 
 def _directives(text: str, directive: str) -> list[tuple[int, str]]:
-    """``(line, value)`` of each ``directive`` comment line in ``text``, found as :mod:`ginlight.config` finds them."""
+    """``(line, value)`` of each ``directive`` comment line in ``text``, found as :mod:`ginlight.gin.config` finds them."""
     return [(number, line[len(directive):].strip()) for number, line in enumerate(text.splitlines(), 1)
             if line.startswith(directive)]
 

@@ -37,7 +37,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import gin
 
-from ginlight import config, gin_text, internals
+from ginlight import internals
+from ginlight.gin import config, reading
 from ginlight.errors import ConfigError
 
 __all__ = ["Problem", "problems", "raise_errors"]
@@ -74,7 +75,7 @@ def raise_errors(found: Sequence[Problem], strict: bool = False) -> list[Problem
 
 
 def problems(roots: Mapping[str, Sequence[str]]) -> list[Problem]:
-    """Every problem of the config :func:`ginlight.config.parse` parsed last, in the order of its lines.
+    """Every problem of the config :func:`ginlight.gin.config.parse` parsed last, in the order of its lines.
 
     ``roots`` are the configurables ginlight calls from its own code whatever the
     config references (the Experiment, the Trainer...), each with the parameters
@@ -99,7 +100,7 @@ def problems(roots: Mapping[str, Sequence[str]]) -> list[Problem]:
     return sorted(found, key=lambda p: order.get(p.location, len(order)))
 
 
-def _binding_statements() -> dict[tuple[str, str, str], gin_text.Statement]:
+def _binding_statements() -> dict[tuple[str, str, str], reading.Statement]:
     """The statement that made each binding gin holds, ``(scope, full selector, parameter)``: the last one."""
     found = {}
     for statement in config.statements():
@@ -117,7 +118,7 @@ def _binding_statements() -> dict[tuple[str, str, str], gin_text.Statement]:
 # ---- values against annotations ----
 
 def _type_problem(scope: str, selector: str, param: str, value: Any,
-                  statement: gin_text.Statement | None) -> Problem | None:
+                  statement: reading.Statement | None) -> Problem | None:
     configurable = internals.configurable(selector, exact=True)
     if configurable is None:
         return None
@@ -134,7 +135,7 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
     suggestion = None
     if isinstance(resolved, gin.config.ConfigurableReference):
         ref = resolved.configurable.selector
-        short = written.name if isinstance(written, gin_text.Reference) else ref
+        short = written.name if isinstance(written, reading.Reference) else ref
         if resolved.evaluate and _judge_callable(resolved, hint):
             return Problem(f"'{name}.{param}' is bound as an instance, `@{short}()`, but it takes {expected}.",
                            statement.location if statement else None,
@@ -146,7 +147,7 @@ def _type_problem(scope: str, selector: str, param: str, value: Any,
     if isinstance(resolved, str):
         close = difflib.get_close_matches(resolved, _literal_strings(hint), n=1, cutoff=0.5)
         suggestion = f"Did you mean {close[0]!r}?" if close else None
-    classes = [ref.name for ref in gin_text.references_in(written) if isinstance(ref, gin_text.Reference)
+    classes = [ref.name for ref in reading.references_in(written) if isinstance(ref, reading.Reference)
                and not ref.evaluate and inspect.isclass(_wrapped(ref.name))]
     if classes:
         suggestion = f"`@{classes[0]}` passes the class itself: write `@{classes[0]}()` for an instance."
@@ -481,7 +482,7 @@ def _describe(hint: Any) -> str:
 
 def _given(written: Any, resolved: Any) -> str:
     """The value as written, with what a macro stands for, and the type of a plain value."""
-    if isinstance(written, gin_text.Macro):
+    if isinstance(written, reading.Macro):
         return f"%{written.name}, {_given(resolved, resolved)}"
     kinds = {bool: "", type(None): "", str: "the string ", int: "the int ", float: "the float "}
     if type(resolved) in kinds:
@@ -508,7 +509,7 @@ class _Reach:
     """
 
     def __init__(self, roots: Mapping[str, Sequence[str]], wrong_references: set[int],
-                 statements: Mapping[tuple[str, str, str], gin_text.Statement]):
+                 statements: Mapping[tuple[str, str, str], reading.Statement]):
         self.used: set[tuple[str, str, str]] = set()
         self.entered: set[str] = set()
         self.called: dict[str, set[str]] = {}
@@ -572,7 +573,7 @@ class _Reach:
             "Bind it in a gin file, e.g. " + "; ".join(f"`{name}.{p} = ...`" for p in missing) + "."))
 
 
-def _unreached(reach: _Reach, statements: Mapping[tuple[str, str, str], gin_text.Statement]) -> list[Problem]:
+def _unreached(reach: _Reach, statements: Mapping[tuple[str, str, str], reading.Statement]) -> list[Problem]:
     """A warning for each binding that no call of the config reaches."""
     found = []
     scopes = sorted(s for s in reach.entered if s)

@@ -22,12 +22,13 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import gin
 
-from ginlight import gin_text, importable, internals, registry, source
+from ginlight import internals
+from ginlight.gin import reading, importable, registry, source
 from ginlight.errors import ConfigError
-from ginlight.project import add_to_path, import_projects, module_names
+from ginlight.gin.project import add_to_path, import_projects, module_names
 
 # The statements of the config parsed last, for locating what gin keeps no line for.
-_statements: list[gin_text.Statement] = []
+_statements: list[reading.Statement] = []
 # The selectors those statements write by import path that gin registered under another name
 # (`ginlight.experiment.Experiment` is gin's `ginlight.Experiment`), for locating their bindings.
 _registered_as: dict[str, str] = {}
@@ -41,7 +42,7 @@ def load(
     projects: Sequence[str] = (),
 ) -> None:
     """Reads a config the way every command does: the working directory and ``projects`` made
-    importable (:func:`ginlight.project.import_projects`), then :func:`parse`."""
+    importable (:func:`ginlight.gin.project.import_projects`), then :func:`parse`."""
     add_to_path(os.getcwd())
     import_projects(projects)
     parse(gin_files, bindings, search_paths)
@@ -61,7 +62,7 @@ def own_modules(
     add_to_path(os.getcwd())
     names = module_names(projects)
     try:
-        statements = gin_text.read([resolve(gin_file, search_paths) for gin_file in gin_files], (), search_paths)
+        statements = reading.read([resolve(gin_file, search_paths) for gin_file in gin_files], (), search_paths)
     except ConfigError:
         return names
     return [*names, *(statement.selector for statement in statements if statement.kind == "import")]
@@ -84,10 +85,10 @@ def parse(
         if not _STATEMENT.search(path.read_text()):
             raise ConfigError(f"gin file '{path}' is empty: it holds no bindings, includes or imports.",
                               location=str(path), hint="Check that you passed the file you meant.")
-    _statements[:] = gin_text.read(files, bindings, search_paths)
-    # gin looks for includes in the folders the reader looked in (gin_text.include_folders).
-    read = [*files, *(Path(file) for file in dict.fromkeys(s.file for s in _statements) if file != gin_text.BINDINGS)]
-    internals.set_include_folders(gin_text.include_folders(search_paths, read))
+    _statements[:] = reading.read(files, bindings, search_paths)
+    # gin looks for includes in the folders the reader looked in (reading.include_folders).
+    read = [*files, *(Path(file) for file in dict.fromkeys(s.file for s in _statements) if file != reading.BINDINGS)]
+    internals.set_include_folders(reading.include_folders(search_paths, read))
     for path in files:  # before registering: a path named there may be under one of these folders
         for folder in path_directives(path):
             add_to_path(folder)
@@ -117,32 +118,32 @@ def set_aside() -> Iterator[None]:
             sys.path[:] = path
 
 
-def statements() -> list[gin_text.Statement]:
+def statements() -> list[reading.Statement]:
     """The statements of the config :func:`parse` read last, in order: where each binding is written."""
     return list(_statements)
 
 
-def register_referenced(statements: Sequence[gin_text.Statement], texts: Iterable[str]) -> None:
+def register_referenced(statements: Sequence[reading.Statement], texts: Iterable[str]) -> None:
     """Registers the components that ``statements`` name in bindings and references: the stack's
-    (:func:`ginlight.registry.register_named`), then any other class or callable named by its import path
-    or by a :data:`REGISTER_DIRECTIVE` line of ``texts`` (:func:`ginlight.registry.register_importable`)."""
+    (:func:`ginlight.gin.registry.register_named`), then any other class or callable named by its import path
+    or by a :data:`REGISTER_DIRECTIVE` line of ``texts`` (:func:`ginlight.gin.registry.register_importable`)."""
     names = {name for text in texts for name in _REGISTER_LINE.findall(text)} | _named(statements)
     registry.register_named(names)
     registry.register_importable(names)
 
 
-def _named(statements: Sequence[gin_text.Statement]) -> set[str]:
+def _named(statements: Sequence[reading.Statement]) -> set[str]:
     """The configurables ``statements`` bind (in a binding or a block) or reference, as written."""
     names = set()
     for statement in statements:
         if statement.kind in ("binding", "block"):
             names.add(statement.selector)
-            names.update(ref.name for ref in gin_text.references_in(statement.value)
-                         if isinstance(ref, gin_text.Reference))
+            names.update(ref.name for ref in reading.references_in(statement.value)
+                         if isinstance(ref, reading.Reference))
     return names
 
 
-def _note_registered_names(statements: Sequence[gin_text.Statement]) -> None:
+def _note_registered_names(statements: Sequence[reading.Statement]) -> None:
     """Fills :data:`_registered_as` for ``statements``; after gin parsed them (dynamic registration registers then)."""
     _registered_as.clear()
     for name in _named(statements):
@@ -190,7 +191,7 @@ def _build_in_written_order() -> None:
         bindings[key] = dict(sorted(params.items()))
 
 
-resolve = gin_text.resolve
+resolve = reading.resolve
 
 
 class translate_errors:
@@ -462,8 +463,8 @@ def located(error: ConfigError) -> ConfigError:
 def _reference_location(name: str) -> str | None:
     """Where ``@name()`` is first written: ``file:line``, or ``--gin_bindings``."""
     for statement in _statements:
-        if any(isinstance(ref, gin_text.Reference) and ref.evaluate and _names(ref.name, name)
-               for ref in gin_text.references_in(statement.value)):
+        if any(isinstance(ref, reading.Reference) and ref.evaluate and _names(ref.name, name)
+               for ref in reading.references_in(statement.value)):
             return statement.location
     return None
 
@@ -483,7 +484,7 @@ def binding_location(name: str, parameter: str | None = None) -> str | None:
 def _macro_location(name: str) -> str | None:
     """Where ``%name`` is first used: ``file:line``, or ``--gin_bindings``."""
     for statement in _statements:
-        if gin_text.Macro(name) in gin_text.references_in(statement.value):
+        if reading.Macro(name) in reading.references_in(statement.value):
             return statement.location
     return None
 
@@ -505,7 +506,7 @@ def operative_config(header: str = "") -> str:
 
     gin lists the modules imported by ``import`` lines; this adds the modules of
     every user configurable that was called, and a path directive for each folder
-    that a module of the user's (:func:`ginlight.source.user_modules`) among them
+    that a module of the user's (:func:`ginlight.gin.source.user_modules`) among them
     was imported from. Derived from what was imported, the directives come out
     the same when the operative config itself is run, resumed or reproduced.
     """
@@ -516,7 +517,7 @@ def operative_config(header: str = "") -> str:
     gin_imports = re.match(r"(?:(?:from \S+ )?import \S+(?: as \S+)?\n)*\n*", text)[0]
     # Under dynamic registration gin imports each configurable's module itself, and its selectors start with
     # the names those lines bind: they stay as gin wrote them, its `from __gin__` line first.
-    dynamic = gin_imports.startswith(gin_text.DYNAMIC_REGISTRATION + "\n")
+    dynamic = gin_imports.startswith(reading.DYNAMIC_REGISTRATION + "\n")
     modules = {f"{package}.{module}" if package else module for package, module
                in re.findall(r"^(?:from (\S+) )?import (\S+)", gin_imports, re.M) if package != "__gin__"}
     for _, selector in internals.operative_bindings():
@@ -671,7 +672,7 @@ def describe(implicit: dict[str, dict[str, str]] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _binding_statement(name: str, param: str) -> gin_text.Statement | None:
+def _binding_statement(name: str, param: str) -> reading.Statement | None:
     """The statement that binds ``name.param`` last (gin's last binding wins)."""
     found = None
     for statement in _statements:
