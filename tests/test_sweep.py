@@ -297,10 +297,13 @@ def test_each_trial_reports_through_its_outcome_file_a_configuration_error_at_it
     result = run_sweep([config_file], TINY, load_search_space(["INTERVAL = ['epoch', 'weekly']"]),
                        root_dir=tmp_path / "runs")
     rows = {row.params["INTERVAL"]: row for row in result.rows}
-    outcomes = {value: Outcome.read(result.sweep_dir / "logs" / f"{row.name}.outcome.json")
-                for value, row in rows.items()}
+    outcome_files = {value: result.sweep_dir / "logs" / f"{row.name}.outcome.json" for value, row in rows.items()}
+    outcomes = {value: Outcome.read(Path(rows[value].run_dir), path) for value, path in outcome_files.items()}
     completed = rows["'epoch'"]
+    # A run's outcome is its run.json's: the outcome file holds only what that record cannot, an error before it.
+    assert not outcome_files["'epoch'"].exists()
     assert outcomes["'epoch'"] == Outcome("completed", completed.run_dir, record(Path(completed.run_dir))["metrics"])
+    assert completed.metrics == record(Path(completed.run_dir))["metrics"]
     error = TrialError("config", "System.scheduler_interval must be 'epoch' or 'step', got 'weekly'.",
                        f"{config_file}:3")
     assert outcomes["'weekly'"] == Outcome("failed", error=error)

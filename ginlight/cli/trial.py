@@ -1,9 +1,10 @@
 """``python -m ginlight.cli.trial``: one trial of a sweep as a SLURM job of ``ginlight-sweep`` (not a user command).
 
 It takes ``ginlight-train``'s flags for the config and the run directory, and
-``--outcome``, the file in which the trial reports how it ended
+``--outcome``, the file in which the trial reports a failure its ``run.json`` cannot record
 (:mod:`ginlight.sweep.trial`). Its console shows what ``ginlight-train``'s would; the
-sweep sends it to the trial's log, and reads the outcome file alone. (A sweep's trials on
+sweep sends it to the trial's log, and learns how the trial ended from its run directory and
+that file alone. (A sweep's trials on
 this machine run the same :class:`~ginlight.sweep.trial.TrialSpec` in a warm worker's fork,
 :mod:`ginlight.sweep.warm`.)
 """
@@ -22,7 +23,7 @@ from ginlight.sweep import trial
 common.define_gin_flags()
 flags.DEFINE_string("root_dir", "runs", "Where the run's local tracker stores go: ROOT/<name>/...")
 flags.DEFINE_string("run_dir", None, "The trial's run directory, new or empty.", required=True)
-flags.DEFINE_string("outcome", None, "The file the trial's outcome is written to (JSON).", required=True)
+flags.DEFINE_string("outcome", None, "The file a failure that the run's run.json cannot record is written to (JSON).", required=True)
 FLAGS = flags.FLAGS
 
 

@@ -43,7 +43,7 @@ LOG = "sweep.log"
 #: The folder of each trial's console output and outcome file (:func:`trial_log`, :func:`outcome_file`).
 TRIAL_LOGS = "logs"
 
-#: The user attribute of a trial the sweep did not run (:class:`~ginlight.sweep.launch.Workers` says why);
+#: The user attribute of a trial the sweep did not run (:meth:`~ginlight.sweep.reruns.Reruns.skip` says why);
 #: it is left out of the results.
 SKIPPED = "skipped"
 #: The user attribute a worker sets, to its trial's number, once the trial's heartbeat is recorded.
@@ -57,7 +57,8 @@ def trial_log(sweep_dir: Path, name: str) -> Path:
 
 
 def outcome_file(sweep_dir: Path, name: str) -> Path:
-    """``logs/trial-NNN.outcome.json``: how the trial ``name``'s process ended (:mod:`ginlight.sweep.trial`)."""
+    """``logs/trial-NNN.outcome.json``: the error of the trial ``name``, where its ``run.json`` cannot hold it
+    (:mod:`ginlight.sweep.trial`)."""
     return sweep_dir / TRIAL_LOGS / f"{name}.outcome.json"
 
 

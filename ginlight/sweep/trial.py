@@ -1,15 +1,15 @@
-"""A sweep's trial: its run, and the outcome file through which it reports how the run ended.
+"""A sweep's trial: its run, and how the sweep learns how the run ended.
 
 A trial is a process of its own, so gin's global state never leaks between trials:
 forked from a warm worker here (:mod:`ginlight.sweep.warm`), or
 ``python -m ginlight.cli.trial`` (:meth:`TrialSpec.command`) as a SLURM job. Either way it is
-described by a :class:`TrialSpec`, trains through the library (:func:`run`, which calls
-:func:`ginlight.experiment.train`) and writes an :class:`Outcome` as JSON into the
-file the sweep named, ``logs/trial-NNN.outcome.json``: the status, the final
-metrics, the run directory, and the error, a configuration error with its
-``file:line`` and hint. The sweep learns how a trial ended from that file alone,
-never from what the trial printed (its log). A process killed before it could
-write the file leaves none.
+described by a :class:`TrialSpec` and trains through the library (:func:`run`, which calls
+:func:`ginlight.experiment.train`). Its run directory's ``run.json`` is the record of how it
+ended: its status, final metrics and error. Only what that record cannot say goes into the
+outcome file the sweep named, ``logs/trial-NNN.outcome.json``: the error of a trial that failed
+before or outside its run's record (a configuration error, with its ``file:line`` and hint). A
+process killed before either could say how it ended leaves neither. :meth:`Outcome.read` is how
+the sweep learns the outcome, never from what the trial printed (its log).
 """
 
 from __future__ import annotations
@@ -48,29 +48,56 @@ class TrialError:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a trial ended, as its process wrote it.
-
-    ``status`` is the run's (``completed``, ``pruned``, ``interrupted``, ``failed``);
-    ``run_dir`` is None, and ``metrics`` empty, when the trial failed before its run started.
-    """
+    """How a trial ended: ``status`` is the run's (``completed``, ``pruned``, ``interrupted``, ``failed``);
+    ``run_dir`` is None, and ``metrics`` empty, when the trial failed before its run started."""
 
     status: str
     run_dir: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     error: TrialError | None = None
 
-    def write(self, path: Path) -> None:
-        rundir.write_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
+    @classmethod
+    def read(cls, run_dir: Path, outcome_file: Path) -> Outcome | None:
+        """How the trial of ``run_dir`` ended: failed with the error of its outcome file where it wrote one,
+        else as its ``run.json`` records once the run is over; None when neither says (a process killed, or
+        dead before it could say)."""
+        try:
+            return cls.failed(run_dir, TrialError(**json.loads(outcome_file.read_text())))
+        except FileNotFoundError:
+            pass
+        recorded = _recorded(rundir.RunDir(run_dir))
+        if recorded is None or recorded.status == Status.RUNNING:
+            return None
+        return cls(recorded.status, str(run_dir), recorded.metrics,
+                   None if recorded.error is None else TrialError("run", recorded.error))
 
     @classmethod
-    def read(cls, path: Path) -> Outcome | None:
-        """The outcome in ``path``; None when the trial's process wrote none."""
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        error = data.pop("error")
-        return cls(**data, error=None if error is None else TrialError(**error))
+    def failed(cls, run_dir: Path, error: TrialError) -> Outcome:
+        """A trial that failed with ``error``: its run directory and the metrics its record holds, if it got that
+        far."""
+        run = rundir.RunDir(run_dir)
+        recorded = _recorded(run)
+        return cls(Status.FAILED, str(run.path) if run.recognises(run.path) else None,
+                   recorded.metrics if recorded else {}, error)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What a trial's ``run.json`` says of how its run stands."""
+
+    status: str
+    metrics: dict[str, float]
+    error: str | None
+
+
+def _recorded(run: rundir.RunDir) -> _Recorded | None:
+    """The sweep's one read of a trial's ``run.json`` (through :mod:`ginlight.rundir`); None when it has none
+    that can be read."""
+    try:
+        record = run.read_record()
+    except ConfigError:  # no record, or one cut short
+        return None
+    return _Recorded(record.get("status", Status.RUNNING), record.get("metrics", {}), record.get("error"))
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,8 @@ def report(outcome: Outcome) -> int:
 def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, search_paths: Sequence[str | os.PathLike],
         projects: Sequence[str], root_dir: str | os.PathLike, run_dir: str | os.PathLike, outcome_file: Path,
         argv: Sequence[str]) -> Outcome:
-    """Runs the trial in ``run_dir`` and writes its outcome into ``outcome_file``; returns the outcome.
+    """Runs the trial in ``run_dir``; returns its outcome, and writes a failure its ``run.json`` does not record
+    into ``outcome_file``.
 
     A :class:`ConfigError` or :class:`RunError` is the outcome's error. Any other
     exception fails the trial too, and is raised again for its traceback.
@@ -123,24 +151,19 @@ def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, sear
         result = experiment.train(gin_files, bindings, search_paths=search_paths, projects=projects,
                                   root_dir=root_dir, run_dir=run_dir, argv=argv)
     except ConfigError as exc:
-        outcome = Outcome(Status.FAILED, error=TrialError("config", exc.message, exc.location, exc.hint))
+        return _failed(Path(run_dir), outcome_file, TrialError("config", exc.message, exc.location, exc.hint))
     except RunError as exc:
-        outcome = _failed_run(rundir.RunDir(run_dir), str(exc))
+        return _failed(Path(run_dir), outcome_file, TrialError("run", str(exc)))
     except Exception as exc:  # a failure ginlight did not foresee, worded as run.json words one
-        _failed_run(rundir.RunDir(run_dir), f"{type(exc).__name__}: {exc}").write(outcome_file)
+        _failed(Path(run_dir), outcome_file, TrialError("run", f"{type(exc).__name__}: {exc}"))
         raise
-    else:
-        outcome = Outcome(result.status, str(result.run_dir), result.metrics)
-        if not result.recorded:  # another rank of a multi-process run: rank 0 reports the run
-            return outcome
-    outcome.write(outcome_file)
-    return outcome
+    return Outcome(result.status, str(result.run_dir), result.metrics)
 
 
-def _failed_run(run: rundir.RunDir, message: str) -> Outcome:
-    """A run that failed: its directory and the metrics it recorded, if it got that far."""
-    try:
-        metrics = run.read_record().get("metrics", {})
-    except ConfigError:  # no record, or one cut short
-        metrics = {}
-    return Outcome(Status.FAILED, str(run.path) if run.recognises(run.path) else None, metrics, TrialError("run", message))
+def _failed(run_dir: Path, outcome_file: Path, error: TrialError) -> Outcome:
+    """The outcome of a trial that failed with ``error``. Its ``run.json`` records a failure in its run; one
+    before or outside it (no record, or one still running) goes into the outcome file."""
+    recorded = _recorded(rundir.RunDir(run_dir))
+    if recorded is None or recorded.status != Status.FAILED:
+        rundir.write_atomic(outcome_file, json.dumps(asdict(error), indent=2) + "\n")
+    return Outcome.failed(run_dir, error)
