@@ -124,7 +124,7 @@ REQUIRED_UNBOUND = re.compile(r"Required bindings for `([^`]+)` not provided in 
 
 # ---- Lightning (checked on 2.6) -----------------------------------------------------------------
 # Lightning is imported inside the functions that need it: ginlight-train imports this module
-# (through ginlight.gin.config) before it parses its flags, and --help must not wait for Lightning.
+# (through ginlight.gin.parsing) before it parses its flags, and --help must not wait for Lightning.
 
 #: Classes a library takes where its annotations name a narrower one, ``{annotated: also accepted}`` by
 #: qualified name, for :mod:`ginlight.gin.check`: ``Trainer.logger`` is annotated with lightning.pytorch's

@@ -106,7 +106,7 @@ def resolve(gin_file: str | os.PathLike, search_paths: Sequence[str | os.PathLik
     """The existing path of ``gin_file``: as given when absolute, else under the first search path that has it.
 
     This is the one rule for ``--gin_file`` and ``include`` alike (gin's own
-    include lookup is given the same folders, see :func:`ginlight.gin.config.parse`).
+    include lookup is given the same folders, see :func:`ginlight.gin.parsing.parse`).
     """
     path = Path(gin_file)
     candidates = [path] if path.is_absolute() else [Path(p) / path for p in search_paths] or [path]

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Sequence
 import gin
 
 from ginlight import pruning, rundir
-from ginlight.gin import config
+from ginlight.gin import parsing, reading
 from ginlight import experiment  # its check; importing it registers ginlight's own configurables, which the config may name
 from ginlight.errors import ConfigError
 from ginlight.sweep.launch import Workers, commands
@@ -138,7 +138,7 @@ def run_sweep(
     report_to = {"storage": with_installed_driver(url), "study": study_name, "objective": objective,
                  "pruner": pruner_spec}
     if launcher is None:  # here, trials fork from a warm worker that preloads the config's own modules too
-        start = WarmStart(config.own_modules(gin_files, search_paths, projects))
+        start = WarmStart(parsing.own_modules(gin_files, search_paths, projects))
     else:
         start = commands(launcher.start)
     runner = Workers(opened, storage_of_study, space, budget, objective, direction, sweep_dir, trial_of,
@@ -193,8 +193,8 @@ def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str
                   search_paths: Sequence[str | os.PathLike], projects: Sequence[str]) -> None:
     """Parses and checks (:func:`ginlight.experiment.check_config`) the config with each swept value, so that
     a mistake fails now rather than in every trial; prints the base config's warnings once."""
-    config.load(gin_files, bindings, search_paths, projects)
-    for warning in experiment.check_config():
+    parsed = parsing.load(gin_files, bindings, search_paths, projects)
+    for warning in experiment.check_config(parsed):
         print(f"warning: {warning}", file=sys.stderr)
     macros = {p.key for p in space if "." not in p.key}
     defined = {key for key in macros if _macro_defined(key)}
@@ -205,8 +205,7 @@ def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str
                               hint="Sweep a macro the config defines, or a `configurable.parameter`.")
         for text in parameter.extremes():
             try:
-                config.parse(gin_files, [*bindings, parameter.binding(text)], search_paths)
-                experiment.check_config()
+                experiment.check_config(parsing.parse(gin_files, [*bindings, parameter.binding(text)], search_paths))
             except ConfigError as exc:
                 raise ConfigError(f"{exc.message} (sweeping `{parameter.binding(text)}`)",
                                   location=parameter.where, hint=exc.hint) from None
@@ -225,7 +224,7 @@ def _digest(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str],
     """Identifies the base config by content, wherever its files are."""
     content = hashlib.sha256()
     for gin_file in gin_files:
-        content.update(config.resolve(gin_file, search_paths).read_bytes() + b"\0")
+        content.update(reading.resolve(gin_file, search_paths).read_bytes() + b"\0")
     content.update("\n".join(bindings).encode())
     return content.hexdigest()[:16]
 
