@@ -412,7 +412,7 @@ class _CSV(_Versioned):
         with metrics.open(newline="") as file:
             earlier = list(csv.DictReader(file))
         with warnings.catch_warnings():  # the rows it says it will delete are written back below
-            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            warnings.filterwarnings("ignore", message=internals.LOGS_DIRECTORY_EXISTS_WARNING)
             writer = logger.experiment
         writer.metrics.extend(earlier)
         writer.save()

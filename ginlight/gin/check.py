@@ -296,7 +296,7 @@ def _all(verdicts: Iterable[Verdict]) -> Verdict:
 
 def _unjudgeable(hint: Any) -> bool:
     return (isinstance(hint, (str, typing.ForwardRef, typing.TypeVar, typing.ParamSpec))
-            or (inspect.isclass(hint) and getattr(hint, "_is_protocol", False)))
+            or (inspect.isclass(hint) and internals.is_protocol(hint)))
 
 
 def _judge(value: Any, hint: Any) -> Verdict:
@@ -359,7 +359,7 @@ def _judge_object(obj: Any, hint: Any) -> Verdict:
 def _judge_instance(obj: Any, cls: type) -> Verdict:
     """``isinstance``, with what libraries accept by convention: ints where floats belong, a list or tuple
     where either does, strings where paths do, an enum's values or names where the enum does."""
-    if getattr(cls, "_is_protocol", False):
+    if internals.is_protocol(cls):
         return None
     if cls is float:
         return isinstance(obj, (int, float))

@@ -35,22 +35,19 @@ class translate_errors:
 
     def __enter__(self) -> None:
         # gin logs every search path it tries; the error says it once.
-        for name in _GIN_LOGGERS:
+        for name in internals.FILE_SEARCH_LOGGERS:
             logging.getLogger(name).addFilter(_quiet_gin_search)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        for name in _GIN_LOGGERS:
+        for name in internals.FILE_SEARCH_LOGGERS:
             logging.getLogger(name).removeFilter(_quiet_gin_search)
         if exc is None or isinstance(exc, ConfigError) or not isinstance(exc, Exception):
             return False
         raise _to_config_error(exc, self.source) from None
 
 
-_GIN_LOGGERS = ("", "absl")
-
-
 def _quiet_gin_search(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(("Path not found", "system_path_file_exists"))
+    return not record.getMessage().startswith(internals.FILE_SEARCH_MESSAGES)
 
 
 def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
@@ -67,7 +64,7 @@ def _to_config_error(exc: Exception, source: Path | None) -> ConfigError:
     elif source is not None:
         location = str(source)
         if isinstance(exc, tokenize.TokenError):
-            location += f":{exc.args[1][0] - 1}"
+            location += f":{internals.token_error(exc)[1]}"
     else:
         location = "--gin_bindings"
     message, hint = _explain(exc, text.strip())
@@ -98,14 +95,17 @@ def _explain(exc: Exception, text: str) -> tuple[str, str | None]:
             f"Its parameters are: {', '.join(_parameters(name)) or 'none'}."
         )
     if isinstance(exc, ModuleNotFoundError):
-        return f"cannot import module {text.split('No module named ')[-1]}.", (
+        missing = internals.MODULE_NOT_FOUND.search(text)
+        return f"cannot import module {missing[1] if missing else text}.", (
             "Install it, or pass the folder that holds it with --project."
         )
-    if isinstance(exc, OSError) and "Unable to open file" in text:
-        return text.split(". Searched")[0] + ".", "Check the path, or add its folder with --gin_search_paths."
+    unopenable = internals.UNOPENABLE_FILE.search(text) if isinstance(exc, OSError) else None
+    if unopenable:
+        return text[:unopenable.end()] + ".", "Check the path, or add its folder with --gin_search_paths."
     if isinstance(exc, tokenize.TokenError):
-        return f"gin syntax error: {exc.args[0]} (an unclosed bracket or quote?)", "Check brackets and quotes."
-    if isinstance(exc, SyntaxError) or exc.__class__.__name__ == "ParseError":
+        return (f"gin syntax error: {internals.token_error(exc)[0]} (an unclosed bracket or quote?)",
+                "Check brackets and quotes.")
+    if isinstance(exc, SyntaxError):
         return f"gin syntax error: {text}", "Check the statement's syntax (`configurable.parameter = value`)."
     return text, None
 
@@ -182,7 +182,7 @@ def build_error(exc: Exception, parsed: ParsedConfig) -> ConfigError | None:
         return None
     name = call["name"]
     cause = text[: call.start()].strip()
-    missing_args = re.search(r"missing \d+ required positional arguments?: (.*)", cause.splitlines()[0])
+    missing_args = internals.MISSING_ARGUMENTS.search(cause.splitlines()[0])
     if missing_args:
         params = re.findall(r"'([^']+)'", missing_args[1])
         if params[0] in ("params", "optimizer"):  # @torch.optim.Adam() where @torch.optim.Adam belongs

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from gin import config_parser
 
+from ginlight import internals
 from ginlight.errors import ConfigError
 
 __all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
@@ -284,13 +285,15 @@ def _parse_piece(text: str) -> tuple[Statement, ...]:
 
 
 def _reason(exc: Exception) -> str:
-    return exc.msg if isinstance(exc, SyntaxError) else f"{exc.args[0]} (an unclosed bracket or quote?)"
+    if isinstance(exc, SyntaxError):
+        return exc.msg
+    return f"{internals.token_error(exc)[0]} (an unclosed bracket or quote?)"
 
 
 def _line(exc: Exception) -> int:
     if isinstance(exc, SyntaxError):
         return exc.lineno or 0
-    return exc.args[1][0] - 1  # tokenize reports the line after the end of the text
+    return internals.token_error(exc)[1]
 
 
 def references_in(value: Any) -> Iterator[Reference | Macro]:
