@@ -1,10 +1,11 @@
-"""Every reach into another library's private internals, in one place.
+"""Every reach into another library's private internals and message wording, in one place.
 
-gin-config, Lightning and the trackers' loggers have no public route to what the
-functions below do. Each one names the private attribute it uses and the versions
+gin-config, Lightning, the trackers' loggers and Python have no public route to what the
+functions below do. Each one names the private attribute or message it uses and the versions
 it was checked on; ``tests/test_internals.py`` exercises each against the installed
 library, so an upgrade that moves one fails there, loudly, and not somewhere inside
-a run. Nothing else in ginlight touches another library's underscored names.
+a run. Nothing else in ginlight touches another library's underscored names
+(``tests/test_architecture.py`` checks it) or matches its messages.
 """
 
 from __future__ import annotations
