@@ -3,6 +3,7 @@ names a binding located in the parse it came from."""
 
 from __future__ import annotations
 
+import gin
 import pytest
 from conftest import write
 
@@ -52,3 +53,29 @@ def test_under_dynamic_registration_a_misspelt_or_unimported_name_is_explained_a
     with pytest.raises(ConfigError) as caught:
         parsing.parse([unimported])
     assert caught.value.location == f"{unimported}:3" and "'fractions' is not a name an import" in caught.value.message
+
+
+def test_a_component_built_without_a_required_argument_is_located_where_it_is_referenced(tmp_path):
+    top = write(tmp_path / "top.gin",
+                "fractions.Fraction.numerator = @textwrap.indent()\ntextwrap.indent.prefix = '> '\n")
+    parsed = parsing.parse([top])
+    with pytest.raises(TypeError) as caught:
+        gin.get_configurable("fractions.Fraction")()
+    error = failures.build_error(caught.value, parsed)
+    assert (error.message, error.location) == ("'indent' needs a value for text and none is bound.", f"{top}:1")
+    assert error.hint == "Bind it in a gin file, e.g. `indent.text = ...`."
+    assert failures.build_error(ValueError("a bug in the user's code"), parsed) is None  # keeps its traceback
+
+
+def test_a_module_gin_cannot_import_and_a_file_it_cannot_open_are_explained(tmp_path):
+    imports = write(tmp_path / "imports.gin", "import ginlight_failures_no_such_module\n")
+    with pytest.raises(ConfigError) as caught, failures.translate_errors(imports):
+        gin.parse_config_file(str(imports))
+    assert caught.value.location == f"{imports}:1"
+    assert caught.value.message.startswith("cannot import module 'ginlight_failures_no_such_module'.")
+    assert "--project" in caught.value.hint
+    missing = tmp_path / "missing.gin"
+    with pytest.raises(ConfigError) as caught, failures.translate_errors(None):
+        gin.parse_config_file(str(missing))
+    assert caught.value.message == f"Unable to open file: {missing}."  # without the folders gin searched
+    assert "--gin_search_paths" in caught.value.hint
