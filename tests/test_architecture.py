@@ -3,7 +3,8 @@
 Every module under ginlight/ is read with ``ast``, not imported: the graph holds each
 import of a ginlight module, at module level or inside a function. An import inside a
 function is allowed only where :data:`LAZY` gives the reason (``--help`` that must not
-wait for Lightning), since one elsewhere is how a cycle hides.
+wait for Lightning), since one elsewhere is how a cycle hides. And only ``ginlight/internals.py`` reaches
+another library's private names (:func:`private_reaches`).
 """
 
 from __future__ import annotations
