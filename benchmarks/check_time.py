@@ -5,8 +5,8 @@
 
 One process: torch, Lightning and ginlight's runner are imported first, as every run does,
 and not timed. For each shipped config it times, in turns so that a change in the
-machine's load falls on all three, ``ginlight.gin.config.load`` (the parse every command
-does), then on that parse ``ginlight.gin.config.describe`` (what ``--print_config`` adds) and
+machine's load falls on all three, ``ginlight.gin.parsing.load`` (the parse every command
+does), then on that parse ``ginlight.gin.printing.describe`` (what ``--print_config`` adds) and
 ``ginlight.experiment.config_problems`` (what ``ginlight-check`` and the start of ``ginlight-train``
 add). The first round is the cold one (signatures and annotations read for the first
 time); the medians are of the rounds after it.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import gin
 
-from ginlight.gin import config
+from ginlight.gin import parsing, printing
 from ginlight.experiment import config_problems, implicit_defaults
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,10 +46,11 @@ def measure(gin_file: Path, repeats: int) -> dict[str, list[float]]:
     """Seconds of each step for ``gin_file``, one per round; the first round is the cold one."""
     times: dict[str, list[float]] = {"parse": [], "print_config": [], "check": []}
     for _ in range(repeats + 1):
-        times["parse"].append(_timed(lambda: config.load([gin_file], search_paths=[CONFIGS])))
-        times["print_config"].append(_timed(lambda: config.describe(implicit_defaults())))
+        parsed = []
+        times["parse"].append(_timed(lambda: parsed.append(parsing.load([gin_file], search_paths=[CONFIGS]))))
+        times["print_config"].append(_timed(lambda: printing.describe(parsed[0], implicit_defaults())))
         found = []
-        times["check"].append(_timed(lambda: found.extend(config_problems())))
+        times["check"].append(_timed(lambda: found.extend(config_problems(parsed[0]))))
         if found:
             raise RuntimeError(f"{gin_file.name} has problems:\n" + "\n".join(map(str, found)))
     gin.clear_config()

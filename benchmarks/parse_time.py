@@ -5,7 +5,7 @@
 
 Each repeat starts a fresh interpreter, where nothing is registered yet. It imports
 torch, Lightning and ginlight's runner first, as every run does before it parses, and that import is not
-timed. Then it times ``ginlight.gin.config.parse`` of one config, and notes the packages
+timed. Then it times ``ginlight.gin.parsing.parse`` of one config, and notes the packages
 that the parse imported, those of which no module was imported before. The configs take turns, so a change in the machine's load
 falls on both. Two configs are timed: ``configs/classifier.gin``, which names only the
 stack (torch, torchmetrics, Lightning, ginlight), and the same config with an einops
@@ -40,10 +40,10 @@ import json, sys, time
 import lightning, torch  # imported before every parse; not timed
 import ginlight
 import ginlight.experiment  # as in a run, which registers ginlight's own configurables; not timed
-from ginlight.gin import config
+from ginlight.gin import parsing
 before = {name.split('.')[0] for name in sys.modules}
 start = time.perf_counter()
-config.parse([sys.argv[1]], search_paths=[sys.argv[2]])
+parsing.parse([sys.argv[1]], search_paths=[sys.argv[2]])
 seconds = time.perf_counter() - start
 imported = sorted({name.split('.')[0] for name in sys.modules} - before)
 print(json.dumps({"seconds": seconds, "imported": imported, "ginlight": ginlight.__file__}))

@@ -23,8 +23,8 @@ from lightning import Callback
 from lightning.fabric.utilities.seed import pl_worker_init_function
 
 from ginlight import internals
-from ginlight.gin import reading
-from ginlight.gin.config import config_str, register_referenced
+from ginlight.gin import reading, registry
+from ginlight.gin.operative import config_str
 from ginlight.gin.project import add_to_path
 
 __all__ = ["GinConfigCarrier"]
@@ -71,7 +71,7 @@ class GinConfigCarrier(Callback):
             add_to_path(path)
         for module in self.modules:
             importlib.import_module(module)
-        register_referenced(reading.read([], [self.text]), [self.text])
+        registry.register_referenced(reading.read([], [self.text]), [self.text])
         gin.parse_config(self.text)
 
     def __call__(self, worker_id: int) -> None:

@@ -19,7 +19,7 @@ from lightning import Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
 
 from ginlight import internals
-from ginlight.gin import config
+from ginlight.gin import lookup
 from ginlight.adapters import AdapterError
 from ginlight.errors import ConfigError, user_frame
 from ginlight.stages import MODES_OF_STAGE
@@ -45,7 +45,7 @@ def trains_on_cpu(trainer: Trainer | None) -> bool:
     will build, whose ``Trainer.accelerator`` (``"auto"`` unless bound) is resolved as Lightning resolves it."""
     if trainer is not None:
         return isinstance(trainer.accelerator, CPUAccelerator)
-    accelerator = config.query("lightning.Trainer", "accelerator", default="auto")
+    accelerator = lookup.query("lightning.Trainer", "accelerator", default="auto")
     if accelerator == "auto":
         accelerator = internals.auto_accelerator()
     return accelerator == "cpu" or isinstance(accelerator, CPUAccelerator)

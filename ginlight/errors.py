@@ -15,7 +15,7 @@ class ConfigError(Exception):
         hint: what to do about it.
         binding: the parameter at fault, ``Configurable.param``, for code that knows
             which one but not where the config binds it: ginlight fills in ``location``
-            from it (:func:`ginlight.gin.config.located`).
+            from it (:func:`ginlight.gin.failures.located`).
     """
 
     def __init__(self, message: str, location: str | None = None, hint: str | None = None,

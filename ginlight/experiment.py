@@ -26,7 +26,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ginlight import checkpoint, distributed, internals, pruning, rundir, slurm, trackers
-from ginlight.gin import check, config, project, reading, registry, source
+from ginlight.gin import check, failures, lookup, operative, parsing, project, reading, registry, source
+from ginlight.gin.parsed import ParsedConfig
 from ginlight.gin import trust as trust_policy
 from ginlight import data, models  # noqa: F401  their configurables register as imported, before a config names them
 from ginlight.callbacks import LastCheckpoint, OperativeConfigWriter
@@ -289,18 +290,17 @@ def _execute(
     if not gin_files and not bindings:
         raise ConfigError("nothing to run: no gin file and no bindings.",
                           hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
-    config.load(gin_files, bindings, search_paths, projects)
-    resolved = [config.resolve(f, search_paths) for f in gin_files]
-    run_name = name or (rundir.name_for(Path(gin_files[0])) if gin_files else "run")
+    parsed = parsing.load(gin_files, bindings, search_paths, projects)
+    run_name = name or (rundir.name_for(parsed.files[0]) if parsed.files else "run")
     # A requeued SLURM job runs its script again: each training run in it continues its own.
     if stage == "fit" and not resuming and slurm.job() is not None:
         continued = slurm.run_to_continue((root_dir, _debug_root(root_dir)), run_dir, run_name,
-                                          config.merged_input(resolved, bindings), ckpt_path)
+                                          parsed.merged_input, ckpt_path)
         if continued is not None:
             return resume(continued, argv=argv)
-    trackers.prepare(root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers' locations
+    trackers.prepare(parsed, root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers
     if not resuming and not os.environ.get(RUN_DIR_ENV):  # a resumed config ran already; a DDP rank's rank 0 checked
-        for warning in check_config():
+        for warning in check_config(parsed):
             print(f"warning: {warning}", file=sys.stderr)
     inherited_dir = os.environ.get(RUN_DIR_ENV)
     launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
@@ -308,16 +308,18 @@ def _execute(
     if launched is not None:
         seed = distributed.from_rank_zero(seed)
     _apply_seed(seed)
-    experiment = build_experiment()
+    experiment = build_experiment(parsed)
     if isinstance(experiment.system, System) and not inherited_dir and experiment.dry_run:
         if trains_on_cpu(experiment.trainer):
-            _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None))
+            _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None),
+                   parsed)
         else:
             rank_zero_info("The dry run is skipped: the run trains on an accelerator (docs/performance.md).")
     if launched:  # not rank 0: wait for the directory rank 0 creates
         inherited_dir = distributed.from_rank_zero(None)
     if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
-        trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, Path(inherited_dir), stage))
+        trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, Path(inherited_dir), stage),
+                         parsed)
         _run_stage(experiment, trainer, stage, ckpt_path)
         return RunResult(Path(inherited_dir), Status.COMPLETED, _final_metrics(trainer), recorded=False)
 
@@ -325,13 +327,13 @@ def _execute(
         path, hold = Path(run_dir), contextlib.nullcontext()  # held by resume()
     else:
         path, hold = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir, run_name,
-                                  resolved, bindings)
+                                  parsed.merged_input)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
     with hold, rundir.console_to_file(path / rundir.LOG):
         try:
-            trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, path, stage))
-            feed = trackers.connect(trainer, path, gin_files, resuming=resuming)  # a store down fails here
+            trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, path, stage), parsed)
+            feed = trackers.connect(trainer, path, parsed, resuming=resuming)  # a store down fails here
         except ConfigError:
             if not resuming:
                 shutil.rmtree(path)
@@ -388,16 +390,16 @@ def gin_roots() -> dict[str, tuple[str, ...]]:
             **{f"optuna.pruners.{name}": () for name in pruning.PRUNERS.values()}}
 
 
-def config_problems() -> list[check.Problem]:
-    """Every problem of the parsed config (:func:`ginlight.gin.check.problems`), found before anything is built,
-    with the loggers' locations ginlight binds (:func:`ginlight.trackers.bind_locations`) counted as bound."""
+def config_problems(parsed: ParsedConfig) -> list[check.Problem]:
+    """Every problem of ``parsed``, the config gin holds (:func:`ginlight.gin.check.problems`), found before anything
+    is built, with the loggers' locations ginlight binds (:func:`ginlight.trackers.bind_locations`) counted as bound."""
     trackers.bind_locations()
-    return check.problems(gin_roots())
+    return check.problems(parsed, gin_roots())
 
 
-def check_config(strict: bool = False) -> list[check.Problem]:
+def check_config(parsed: ParsedConfig, strict: bool = False) -> list[check.Problem]:
     """Raises :class:`ConfigError` listing every error of :func:`config_problems`; returns the warnings."""
-    return check.raise_errors(config_problems(), strict)
+    return check.raise_errors(config_problems(parsed), strict)
 
 
 
@@ -409,7 +411,7 @@ def _record_threads(record: rundir.RunRecord, trainer: Trainer, system: Lightnin
 
 def implicit_defaults() -> dict[str, dict[str, str]]:
     """What ginlight builds whatever a config says, with what it passes where nothing is bound, in words
-    (for ``--print_config``: :func:`ginlight.gin.config.describe`)."""
+    (for ``--print_config``: :func:`ginlight.gin.printing.describe`)."""
     return {_EXPERIMENT: {}, "lightning.Trainer": trainer_defaults()}
 
 
@@ -430,11 +432,11 @@ def _send_tags(trainer: Trainer, tags: Sequence[str], notes: str | None) -> None
 
 
 def _new_run_dir(root_dir: str | os.PathLike, run_dir: str | os.PathLike | None, name: str,
-                 gin_files: Sequence[Path], bindings: Sequence[str]) -> tuple[Path, rundir.Hold]:
-    """A fresh run directory holding ``config.gin``, the input as composed, and this process's hold on it."""
+                 merged_input: str) -> tuple[Path, rundir.Hold]:
+    """A fresh run directory holding ``config.gin``, the ``merged_input`` as composed, and this process's hold on it."""
     path, hold = _create_run_dir(root_dir, run_dir, name)
     try:
-        rundir.write_atomic(path / rundir.CONFIG, config.merged_input(gin_files, bindings))
+        rundir.write_atomic(path / rundir.CONFIG, merged_input)
     except OSError as exc:  # a full disk, a quota: fail now rather than at the first checkpoint
         hold.release()
         shutil.rmtree(path, ignore_errors=True)
@@ -451,9 +453,10 @@ def _record_config(experiment: Experiment, trainer: Trainer, path: Path, seed: i
         experiment.system.configure_optimizers()
     header = (f"Operative config of {path}, seed {seed}.\n"
               f"Rerun with: ginlight-train --gin_file={path / rundir.OPERATIVE_CONFIG}")
-    writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG, functools.partial(config.operative_config, header))
+    writer = OperativeConfigWriter(path / rundir.OPERATIVE_CONFIG,
+                                   functools.partial(operative.operative_config, header))
     writer.write()
-    carrier = GinConfigCarrier(config.import_roots())
+    carrier = GinConfigCarrier(operative.import_roots())
     for loader in getattr(experiment.system, "dataloaders", {}).values():
         carrier.wrap_workers(loader)
     # Each callback costs Lightning a dispatch at each of about six hooks a step: the carrier joins only
@@ -464,7 +467,7 @@ def _record_config(experiment: Experiment, trainer: Trainer, path: Path, seed: i
 
 def _choose_seed() -> int:
     """The bound ``Experiment.seed``, or a fresh one when it is None."""
-    seed = config.query(_EXPERIMENT, "seed", default=0)
+    seed = lookup.query(_EXPERIMENT, "seed", default=0)
     if seed is None:
         seed = random.randint(0, 2**31 - 1)
     if not isinstance(seed, int):
@@ -478,9 +481,10 @@ def _apply_seed(seed: int) -> None:
     seed_everything(seed, workers=True, verbose=False)
 
 
-def build_experiment() -> Experiment:
-    """The :class:`Experiment` the parsed config describes; gin's call errors become :class:`ConfigError`."""
-    return _build(lambda: gin.get_configurable(_EXPERIMENT)())
+def build_experiment(parsed: ParsedConfig) -> Experiment:
+    """The :class:`Experiment` that ``parsed``, the config gin holds, describes; gin's call errors become
+    :class:`ConfigError`."""
+    return _build(lambda: gin.get_configurable(_EXPERIMENT)(), parsed)
 
 
 def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> LightningModule:
@@ -500,17 +504,17 @@ def load_system(path: str | os.PathLike, *, trust: Sequence[str] = ()) -> Lightn
     """
     checkpoint_path = checkpoint.checkpoint_of(path)
     stored = checkpoint.read_checkpoint(checkpoint_path)
-    with (config.set_aside(), torch.random.fork_rng(devices=[]),
+    with (parsing.set_aside(), torch.random.fork_rng(devices=[]),
           checkpoint.stored_config_file(checkpoint_path, stored) as gin_file):
         trust_policy.check(gin_file, trust, origin=checkpoint.stored_config_origin(checkpoint_path),
                            spell=lambda names: f"ginlight.load_system(path, trust={names!r})")
         unbuilt = [f"{_EXPERIMENT}.datamodule", f"{_EXPERIMENT}.trainer", "ginlight.System.dataloaders"]
         gin_file.write_text(reading.without(gin_file, unbuilt))  # gin need not parse what is never built
-        config.parse([gin_file])
+        parsed = parsing.parse([gin_file])
         with gin.unlock_config():  # the System alone: nothing that reads data or writes files
             for parameter in unbuilt:
                 gin.bind_parameter(parameter, None)
-        system = build_experiment().system
+        system = build_experiment(parsed).system
     system.on_load_checkpoint(stored)
     system.load_state_dict(stored["state_dict"])
     return system
@@ -522,14 +526,14 @@ def register_all() -> None:
     registry.register_all()
 
 
-def _build(factory):
-    """Builds with gin, turning gin's call errors into :class:`ConfigError`, located in the config."""
+def _build(factory, parsed: ParsedConfig):
+    """Builds with gin, turning gin's call errors into :class:`ConfigError`, located in ``parsed``."""
     try:
         return factory()
     except ConfigError as exc:
-        raise config.located(exc).with_traceback(exc.__traceback__) from None
+        raise failures.located(exc, parsed).with_traceback(exc.__traceback__) from None
     except Exception as exc:
-        error = config.build_error(exc)
+        error = failures.build_error(exc, parsed)
         if error is None:
             raise
         raise error from exc
@@ -577,7 +581,7 @@ def _run_stage(experiment: Experiment, trainer: Trainer, stage: str, ckpt_path: 
     # writing it. Its documentation says a program that never does stays deterministic without the fill,
     # which cost 5% of a small CNN's step on the CPU (docs/performance.md). So ginlight's own "warn" trainer
     # goes without; `Trainer.deterministic = True` keeps PyTorch's fill.
-    fill = experiment.trainer is not None or config.query("lightning.Trainer", "deterministic",
+    fill = experiment.trainer is not None or lookup.query("lightning.Trainer", "deterministic",
                                                           default=DETERMINISTIC) != DETERMINISTIC
     with _fill_uninitialized_memory(fill), sigint_finishes_the_step(trainer):
         getattr(trainer, stage)(experiment.system, **kwargs)

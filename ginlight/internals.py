@@ -1,10 +1,11 @@
-"""Every reach into another library's private internals, in one place.
+"""Every reach into another library's private internals and message wording, in one place.
 
-gin-config, Lightning and the trackers' loggers have no public route to what the
-functions below do. Each one names the private attribute it uses and the versions
+gin-config, Lightning, the trackers' loggers and Python have no public route to what the
+functions below do. Each one names the private attribute or message it uses and the versions
 it was checked on; ``tests/test_internals.py`` exercises each against the installed
 library, so an upgrade that moves one fails there, loudly, and not somewhere inside
-a run. Nothing else in ginlight touches another library's underscored names.
+a run. Nothing else in ginlight touches another library's underscored names
+(``tests/test_architecture.py`` checks it) or matches its messages.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import re
+import tokenize
 from typing import Any, Iterable, Iterator
 
 import gin
@@ -121,10 +123,16 @@ UNIMPORTED_NAME = re.compile(r"'([^']+)' was not provided by an import statement
 UNRESOLVED_NAME = re.compile(r"Couldn't resolve selector \S+; <(?:module|class) '([^']+)'.* has no attribute (\w+)")
 #: gin's message for a ``gin.REQUIRED`` parameter left unbound; groups: the configurable, the parameters.
 REQUIRED_UNBOUND = re.compile(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]")
+#: gin's message for a gin file it cannot open: the match ends before the folders it lists as searched.
+UNOPENABLE_FILE = re.compile(r"Unable to open file: .*?(?=\. Searched)", re.S)
+#: The loggers gin reports each place it looks for a gin file through (``gin.resource_reader``, with absl's
+#: logging), and how those reports start.
+FILE_SEARCH_LOGGERS = ("", "absl")
+FILE_SEARCH_MESSAGES = ("Path not found", "system_path_file_exists")
 
 # ---- Lightning (checked on 2.6) -----------------------------------------------------------------
 # Lightning is imported inside the functions that need it: ginlight-train imports this module
-# (through ginlight.gin.config) before it parses its flags, and --help must not wait for Lightning.
+# (through ginlight.gin.parsing) before it parses its flags, and --help must not wait for Lightning.
 
 #: Classes a library takes where its annotations name a narrower one, ``{annotated: also accepted}`` by
 #: qualified name, for :mod:`ginlight.gin.check`: ``Trainer.logger`` is annotated with lightning.pytorch's
@@ -140,6 +148,12 @@ SEED_WORKERS_ENV = "PL_SEED_WORKERS"
 #: The start of the warning Lightning gives on every fit where the ``srun`` command is installed but did not
 #: start the process (``SLURMEnvironment._validate_srun_used``), checked on lightning 2.6.6.
 SRUN_NOT_USED_WARNING = "The `srun` command is available on your system but is not used"
+#: A word of the tip Lightning logs at every Trainer built without its cloud logger, through its ``rank_zero``
+#: loggers (``LoggerConnector.configure_logger``), checked on lightning 2.6.6.
+LITLOGGER_TIP = "litlogger"
+#: The start of the warning a ``CSVLogger`` gives as it opens a version folder that holds files already, the
+#: rows of which it will write over (``lightning.fabric``'s ``_ExperimentWriter``), checked on lightning 2.6.6.
+LOGS_DIRECTORY_EXISTS_WARNING = "Experiment logs directory"
 
 
 def is_multiprocessing_launcher(launcher: object) -> bool:
@@ -225,6 +239,25 @@ def wandb_init_arguments(logger: Any) -> dict[str, Any]:
 
 
 # ---- CPython (checked on 3.11 and 3.12) ----------------------------------------------------------
+
+#: Python's message for a module that no import finds; group 1 is the module, quoted.
+MODULE_NOT_FOUND = re.compile(r"No module named (.*)", re.S)
+#: Python's message for a call that left out required positional arguments; group 1 lists them, quoted.
+MISSING_ARGUMENTS = re.compile(r"missing \d+ required positional arguments?: (.*)")
+
+
+def is_protocol(cls: type) -> bool:
+    """Whether ``cls`` is a ``typing.Protocol`` class (which ``isinstance`` cannot judge unless runtime-checkable):
+    typing's private ``_is_protocol`` (``typing.is_protocol`` comes with 3.13), checked on CPython 3.11 and 3.12."""
+    return bool(getattr(cls, "_is_protocol", False))
+
+
+def token_error(exc: tokenize.TokenError) -> tuple[str, int]:
+    """What :mod:`tokenize` found wrong (an unclosed bracket or string at the end of a text), and the text's last
+    line: ``TokenError``'s ``args``, ``(message, (line, column))``, where the line is the one after the text."""
+    message, (line, _) = exc.args
+    return message, line - 1
+
 
 
 def run_exit_hooks() -> None:

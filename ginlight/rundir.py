@@ -406,6 +406,6 @@ def quiet_third_party(verbose: bool) -> None:
     if verbose:
         return
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(lambda record: "litlogger" not in record.getMessage())
+        logging.getLogger(name).addFilter(lambda record: internals.LITLOGGER_TIP not in record.getMessage())
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category, module=r"lightning(\.|$)")

@@ -37,7 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
 from ginlight import distributed, rundir
-from ginlight.gin import config
+from ginlight.gin.composed import same_input
 from ginlight.errors import ConfigError
 from ginlight.rundir import Status
 
@@ -72,7 +72,7 @@ def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLi
     """The run that an earlier attempt of this SLURM job started with this config, if any: after a requeue,
     the run to continue.
 
-    ``composed`` is the config as :func:`ginlight.gin.config.merged_input` composes it
+    ``composed`` is the config as :func:`ginlight.gin.composed.merged_input` composes it
     (what the run recorded as ``config.gin``) and ``ckpt_path`` the checkpoint it
     starts from. Candidates are ``run_dir`` when given, else ``<root>/<name>/*``
     (``name`` may be a glob), oldest first. A run is this call's when its record
@@ -114,7 +114,7 @@ def _started_by(run_dir: Path, this: dict[str, Any], composed: str, ckpt_path: s
     started = record.get("slurm") or {}
     return (started.get("job_id") == this["job_id"] and started.get("restart_count", 0) < this["restart_count"]
             and record.get("stage", "fit") == "fit" and record.get("ckpt_path") == ckpt_path
-            and config.same_input(recorded, composed))
+            and same_input(recorded, composed))
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
 from ginlight import internals, pruning, rundir
-from ginlight.gin import config
+from ginlight.gin import lookup
+from ginlight.gin.parsed import ParsedConfig
 from ginlight.errors import ConfigError
 
 __all__ = ["prepare", "bind_locations", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
@@ -91,8 +92,8 @@ _root: Path | None = None  # where the run being built keeps its loggers' local 
 _run_dir: Path | None = None  # the directory of the run whose trainer is being built (see building_in)
 
 
-def prepare(root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
-    """Readies the parsed config's loggers, before anything is built.
+def prepare(parsed: ParsedConfig, root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
+    """Readies the loggers of ``parsed``, the config gin holds now, before anything is built.
 
     A logger whose package is missing, and an MLflow tracking store named in the
     config that cannot be reached, raise :class:`ConfigError` now. MLflow and W&B
@@ -107,11 +108,11 @@ def prepare(root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
     - TensorBoard and CSV, when ``save_dir`` has no value: ``save_dir = @run_directory()``.
     """
     global _root
-    _check_installed()
+    _check_installed(parsed)
     recorded = _recorded(resuming).get("root") if resuming is not None else None
     _root = Path(recorded or root_dir).resolve()
     bind_locations()
-    _check_mlflow_store()
+    _check_mlflow_store(parsed)
 
 
 @gin.configurable(module="ginlight.trackers")
@@ -153,7 +154,7 @@ def mlflow_artifact_location() -> str:
     return str(Path(store_root()) / "mlartifacts")
 
 
-def _check_installed() -> None:
+def _check_installed(parsed: ParsedConfig) -> None:
     for reference in gin.config.iterate_references(internals.parsed_bindings()):
         wrapped = reference.configurable.wrapped
         if not (isinstance(wrapped, type) and issubclass(wrapped, FabricLogger)) or wrapped.__name__ not in _PACKAGES:
@@ -161,7 +162,7 @@ def _check_installed() -> None:
         module, install = _PACKAGES[wrapped.__name__]
         if importlib.util.find_spec(module) is None:
             raise ConfigError(f"{wrapped.__name__} needs the '{module}' package, which is not installed.",
-                              location=config.binding_location("lightning.Trainer", "logger"),
+                              location=parsed.binding_location("lightning.Trainer", "logger"),
                               hint=f"Install it: {install}")
 
 
@@ -189,7 +190,7 @@ def bind_locations() -> None:
             gin.parse_config(bindings)
 
 
-def _check_mlflow_store() -> None:
+def _check_mlflow_store(parsed: ParsedConfig) -> None:
     """An MLflow tracking URI written in the config that does not answer fails now, before any run directory."""
     uri = _value(_MLFLOW, "tracking_uri") if _referenced(_MLFLOW) else None
     if not isinstance(uri, str) or not uri:
@@ -201,7 +202,7 @@ def _check_mlflow_store() -> None:
             MlflowClient(uri).search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001 - stores fail in many ways: schemes, drivers, servers
         raise ConfigError(f"cannot reach the MLflow tracking store {_shown_uri(uri)}: {_first_line(exc)}",
-                          location=config.binding_location(_MLFLOW, "tracking_uri"),
+                          location=parsed.binding_location(_MLFLOW, "tracking_uri"),
                           hint="Check MLFlowLogger.tracking_uri and that its server is up, or leave it unbound "
                                "for a local store under --root_dir.") from None
 
@@ -213,7 +214,7 @@ def _referenced(selector: str) -> bool:
 
 def _value(selector: str, parameter: str) -> Any:
     """The value ``selector.parameter`` gets: bound, or its signature's default."""
-    return config.query(selector, parameter, default=config.signature_defaults(selector).get(parameter))
+    return lookup.query(selector, parameter, default=lookup.signature_defaults(selector).get(parameter))
 
 
 def rerun_of(gin_files: Sequence[str | os.PathLike]) -> Path | None:
@@ -225,17 +226,16 @@ def rerun_of(gin_files: Sequence[str | os.PathLike]) -> Path | None:
     return None if run is None else run.path
 
 
-def connect(trainer: Trainer, run_dir: Path, gin_files: Sequence[str | os.PathLike], *,
-            resuming: bool) -> TrackerFeed:
+def connect(trainer: Trainer, run_dir: Path, parsed: ParsedConfig, *, resuming: bool) -> TrackerFeed:
     """Starts the tracker run of each of the trainer's loggers, before training; returns the callback that feeds them.
 
     Resuming, each logger attaches to the run that ``run_dir/run.json`` recorded for
     it (by its place among the loggers). Otherwise each starts a new run labelled
     with the run directory, the sweep and trial it belongs to and the run it reruns.
-    A logger that cannot start its run raises :class:`ConfigError`.
+    A logger that cannot start its run raises :class:`ConfigError`, located in ``parsed``, the run's config.
     """
     previous = _recorded(run_dir).get("runs", []) if resuming else []
-    original = None if resuming else rerun_of(gin_files)
+    original = None if resuming else rerun_of(parsed.files)
     originals = _recorded(original).get("runs", []) if original is not None else []
     labels = _labels(run_dir, original)
     runs, extras = [], []
@@ -255,7 +255,7 @@ def connect(trainer: Trainer, run_dir: Path, gin_files: Sequence[str | os.PathLi
             runs.append({"logger": type(logger).__name__, **kind.describe(logger)})
         except Exception as exc:  # noqa: BLE001 - a tracker fails in its own ways
             raise ConfigError(f"{type(logger).__name__} could not start its run: {_first_line(exc)}",
-                              location=config.binding_location("lightning.Trainer", "logger"),
+                              location=parsed.binding_location("lightning.Trainer", "logger"),
                               hint=kind.hint) from None
         extras.append(extra)
     return TrackerFeed(run_dir, list(trainer.loggers), labels, extras, {"root": str(_root), "runs": runs})
@@ -340,7 +340,7 @@ def flat_bindings() -> dict[str, Any]:
         name = internals.shortest_selector(selector)
         prefix = f"{scope}/{name}" if scope else name
         for param, value in params.items():
-            value = config.resolve_macro(value)
+            value = lookup.resolve_macro(value)
             flat[f"{prefix}.{param}"] = value if isinstance(value, (int, float, str, bool)) else repr(value)
     return flat
 
@@ -412,7 +412,7 @@ class _CSV(_Versioned):
         with metrics.open(newline="") as file:
             earlier = list(csv.DictReader(file))
         with warnings.catch_warnings():  # the rows it says it will delete are written back below
-            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            warnings.filterwarnings("ignore", message=internals.LOGS_DIRECTORY_EXISTS_WARNING)
             writer = logger.experiment
         writer.metrics.extend(earlier)
         writer.save()

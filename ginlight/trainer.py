@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ginlight import checkpoint, internals, pruning, rundir, trackers
-from ginlight.gin import config
+from ginlight.gin import lookup
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
 from ginlight.system import System
 
@@ -67,7 +67,7 @@ def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path,
     trackers.building_in(run_dir)  # loggers bound without a save_dir write into it
     trainer = bound
     if trainer is None:
-        trainer = config.call_configurable(
+        trainer = lookup.call_configurable(
             "lightning.Trainer",
             default_root_dir=str(run_dir),
             deterministic=DETERMINISTIC,
@@ -144,13 +144,13 @@ def _default_callbacks(run_dir: Path, system: LightningModule) -> list[Any]:
     take the same path.
     """
     callbacks = []
-    if config.query("lightning.Trainer", "enable_checkpointing", default=True):
+    if lookup.query("lightning.Trainer", "enable_checkpointing", default=True):
         callbacks += _checkpoint_callbacks(str(run_dir / rundir.CHECKPOINTS))
     constant_rates = isinstance(system, System) and system.scheduler is None
-    if config.query("lightning.Trainer", "logger", default=True) not in (False, None) and not constant_rates:
-        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
-    if config.query("lightning.Trainer", "enable_progress_bar", default=True):
-        callbacks.append(config.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",
+    if lookup.query("lightning.Trainer", "logger", default=True) not in (False, None) and not constant_rates:
+        callbacks.append(lookup.call_configurable("lightning.pytorch.callbacks.LearningRateMonitor"))
+    if lookup.query("lightning.Trainer", "enable_progress_bar", default=True):
+        callbacks.append(lookup.call_configurable("lightning.pytorch.callbacks.TQDMProgressBar",
                                                   refresh_rate=PROGRESS_BAR_REFRESH_RATE))
     return callbacks
 
@@ -167,20 +167,20 @@ def _checkpoint_callbacks(directory: str) -> list[ModelCheckpoint]:
     """
     callbacks: list[ModelCheckpoint] = []
     if _differs_from_defaults(_MODEL_CHECKPOINT, exclude=("dirpath",)):
-        callbacks.append(config.call_configurable(_MODEL_CHECKPOINT, dirpath=directory))
+        callbacks.append(lookup.call_configurable(_MODEL_CHECKPOINT, dirpath=directory))
     return [*callbacks, LastCheckpoint(directory)]
 
 
 def _differs_from_defaults(selector: str, exclude: Sequence[str] = ()) -> bool:
     """Whether any parameter of ``selector`` has a value other than its signature's default."""
-    defaults = config.signature_defaults(selector)
-    return any(config.query(selector, name, default=default) != default
+    defaults = lookup.signature_defaults(selector)
+    return any(lookup.query(selector, name, default=default) != default
                for name, default in defaults.items() if name not in exclude)
 
 
 def _default_logger(run_dir: Path) -> Any:
-    if config.is_bound("lightning.Trainer", "logger"):
+    if lookup.is_bound("lightning.Trainer", "logger"):
         return None  # call_configurable keeps the user's
-    return config.call_configurable(
+    return lookup.call_configurable(
         "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name="tensorboard", version="",
     )

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import gin
 import pytest
 import torch
 
@@ -66,6 +67,13 @@ def bindings(*values: str) -> list[str]:
     return [f"--gin_bindings={value}" for value in values]
 
 
+def write(path: Path, text: str) -> Path:
+    """``text`` written to ``path``, its folders made: a test's gin file or module."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def read_record(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "run.json").read_text())
 
@@ -73,6 +81,13 @@ def read_record(run_dir: Path) -> dict:
 def run_dirs(root: Path) -> list[Path]:
     """The run directories under a --root_dir, oldest first."""
     return sorted(p.parent for p in Path(root).glob("*/*/run.json"))
+
+
+@pytest.fixture
+def clean_gin():
+    """gin's config cleared after the test, for tests that parse in-process."""
+    yield
+    gin.clear_config()
 
 
 @pytest.fixture

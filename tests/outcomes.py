@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import torch
 
 RUN = "<RUN>"
-PATH_DIRECTIVE = "# ginlight-path: "  # ginlight.gin.config.PATH_DIRECTIVE, spelled out: the file format is the contract
+PATH_DIRECTIVE = "# ginlight-path: "  # operative.PATH_DIRECTIVE spelled out: the file format is the contract
 MASKED = "<masked>"
 #: run.json fields that differ between two runs of one config whatever the code does: when and where.
 #: (``root``: the --root_dir a tracker store lives in, ``trackers.root``, and a git work tree's, ``git.root``.)

@@ -21,7 +21,7 @@ import torch
 from conftest import REPO, SHORT, bindings, read_record, run_dirs
 
 import ginlight
-from ginlight.gin import config
+from ginlight.gin import parsing
 from ginlight.config_carrier import GinConfigCarrier
 
 pytestmark = pytest.mark.slow
@@ -155,23 +155,23 @@ def test_a_package_that_is_not_installed_is_named_with_what_to_install(tmp_path)
 def test_a_module_whose_dependency_is_not_installed_names_the_dependency():
     with pytest.raises(ginlight.ConfigError, match="importing 'einops.layers.tensorflow' needs 'tensorflow', which "
                                                    "is not installed.\nInstall the package that provides 'tensorflow'"):
-        config.parse(bindings=["einops.layers.tensorflow.Rearrange.pattern = 'a -> a'"])
+        parsing.parse(bindings=["einops.layers.tensorflow.Rearrange.pattern = 'a -> a'"])
 
 
 @pytest.mark.parametrize("written, says", [("x = @math.pi()", r"'math.pi' is a float \(3.14"),
                                             ("x = @einops.layers()", "'einops.layers' is a module")])
 def test_a_name_that_is_neither_class_nor_callable_is_refused_with_the_reason(written, says):
     with pytest.raises(ginlight.ConfigError, match=f"{says}.*neither a class nor a callable"):
-        config.parse(bindings=[written])
+        parsing.parse(bindings=[written])
 
 
 def test_an_object_registered_under_another_name_is_pointed_to_it():
     with pytest.raises(ginlight.ConfigError, match="that object is registered as 'torch.nn.Linear'"):
-        config.parse(bindings=["torch.nn.modules.linear.Linear.in_features = 3"])
+        parsing.parse(bindings=["torch.nn.modules.linear.Linear.in_features = 3"])
 
 
 def test_scopes_and_macros_apply_and_a_class_method_is_configurable():
-    config.parse(bindings=[
+    parsing.parse(bindings=[
         "PATTERN = 'b c h w -> b (c h w)'",
         "flat/einops.layers.torch.Rearrange.pattern = %PATTERN",
         "einops.layers.torch.Rearrange.pattern = 'b c h w -> b h w c'",
@@ -187,7 +187,7 @@ def test_scopes_and_macros_apply_and_a_class_method_is_configurable():
 
 def test_a_wrapper_registered_by_path_unpickles_in_a_fresh_process():
     """What a spawned worker does with a transform it receives before its config is restored."""
-    config.parse(bindings=["einops.rearrange.pattern = 'b c -> c b'"])
+    parsing.parse(bindings=["einops.rearrange.pattern = 'b c -> c b'"])
     wrapper = gin.get_configurable("einops.rearrange")
     assert pickle.loads(pickle.dumps(wrapper)) is wrapper
     code = ("import pickle, sys, gin, torch\n"
@@ -205,8 +205,8 @@ def test_a_wrapper_registered_by_path_unpickles_in_a_fresh_process():
 ])
 def test_parsing_imports_only_what_the_config_names(binding, imported):
     watched = ["einops.layers.torch", "transformers.models.bert", "lightning.pytorch.demos.boring_classes"]
-    code = ("import sys\nfrom ginlight import config\n"
-            f"config.parse(bindings=[{binding!r}])\n"
+    code = ("import sys\nfrom ginlight.gin import parsing\n"
+            f"parsing.parse(bindings=[{binding!r}])\n"
             f"print([m for m in {watched!r} if m in sys.modules])\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=OFFLINE)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -244,7 +244,7 @@ def test_parse_time_benchmark_prints_its_table():
 def test_the_config_carried_into_a_fresh_process_registers_what_it_names_by_path():
     """What ddp_spawn ranks and spawned workers receive: gin writes `Rearrange` short, the carrier
     adds where to import it from."""
-    config.parse(bindings=["flat/einops.layers.torch.Rearrange.pattern = 'b c h w -> b (c h w)'"])
+    parsing.parse(bindings=["flat/einops.layers.torch.Rearrange.pattern = 'b c h w -> b (c h w)'"])
     code = ("import pickle, sys, gin, torch\n"
             "pickle.loads(sys.stdin.buffer.read())\n"
             "with gin.config_scope('flat'):\n"

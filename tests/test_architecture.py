@@ -3,7 +3,8 @@
 Every module under ginlight/ is read with ``ast``, not imported: the graph holds each
 import of a ginlight module, at module level or inside a function. An import inside a
 function is allowed only where :data:`LAZY` gives the reason (``--help`` that must not
-wait for Lightning), since one elsewhere is how a cycle hides.
+wait for Lightning), since one elsewhere is how a cycle hides. And only ``ginlight/internals.py`` reaches
+another library's private names (:func:`private_reaches`).
 """
 
 from __future__ import annotations
@@ -136,3 +137,61 @@ def test_imports_inside_functions_are_the_listed_lazy_ones():
                 for (importer, imported), line in lazy.items() if (importer, imported) not in LAZY]
     assert not unlisted, "move these to module level, or list them in LAZY with the reason:\n" + "\n".join(unlisted)
     assert set(LAZY) <= set(lazy), f"LAZY lists imports that are gone: {sorted(set(LAZY) - set(lazy))}"
+
+
+#: The libraries whose private names only ginlight/internals.py reaches (docs/architecture.md).
+PRIVATE_OWNERS = ("gin", "lightning", "torch", "torchmetrics")
+INTERNALS = "ginlight.internals"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_reaches(source: str) -> list[str]:
+    """Each reach in ``source`` into a private name: ``from torch import _x`` or ``import torch._x`` of one of
+    :data:`PRIVATE_OWNERS`, an underscored attribute at any depth of a name imported from them
+    (``gin.config._CONFIG``), and ``getattr``, ``setattr`` or ``hasattr`` of an underscored name on anything."""
+    tree = ast.parse(source)
+    imported, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PRIVATE_OWNERS:
+                    imported.add(alias.asname or alias.name.split(".")[0])
+                    if any(_private(part) for part in alias.name.split(".")):
+                        found.append(f"line {node.lineno}: import {alias.name}")
+        elif (isinstance(node, ast.ImportFrom) and not node.level
+              and (node.module or "").split(".")[0] in PRIVATE_OWNERS):
+            for alias in node.names:
+                imported.add(alias.asname or alias.name)
+                if _private(alias.name) or any(_private(part) for part in node.module.split(".")):
+                    found.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in imported:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in ("getattr", "setattr", "hasattr") and len(node.args) >= 2
+              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+              and _private(node.args[1].value)):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_private_reach_finder_finds_each_kind_of_reach():
+    source = ("import gin\nimport torch._dynamo\nfrom lightning.pytorch.strategies.launchers import _Launcher\n"
+              "from torchmetrics import Metric as M\nimport os\n"
+              "gin.config._CONFIG\nM._reductions\nos._exit\ngetattr(object, '_hidden', None)\ngin.config.__name__\n")
+    assert [reach.split(":")[0] for reach in private_reaches(source)] == [
+        "line 2", "line 3", "line 6", "line 7", "line 9"]
+
+
+def test_only_internals_reaches_other_libraries_private_names():
+    reaches = [f"{name} {reach}" for name, path in _modules().items() if name != INTERNALS
+               for reach in private_reaches(path.read_text())]
+    assert not reaches, ("move each into ginlight/internals.py, with the version it was checked on and a test in "
+                         "tests/test_internals.py:\n" + "\n".join(reaches))

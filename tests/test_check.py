@@ -17,7 +17,7 @@ from absl import flags
 from benchmarks import check_time
 from conftest import CONFIGS, REPO, SHIPPED
 from ginlight import sweep
-from ginlight.gin import check, config
+from ginlight.gin import check, parsing
 from ginlight.cli import check as check_command
 from ginlight.cli import train as train_command
 from ginlight.errors import ConfigError
@@ -59,8 +59,7 @@ def parsed(tmp_path):
 
     def parse(text: str, base: str = BASE) -> list[check.Problem]:
         (tmp_path / "case.gin").write_text(base + textwrap.dedent(text))
-        config.parse([tmp_path / "case.gin"])
-        return config_problems()
+        return config_problems(parsing.parse([tmp_path / "case.gin"]))
 
     yield parse
     gin.clear_config()
@@ -238,8 +237,7 @@ def test_a_swept_value_is_checked_before_any_trial_is_started_or_submitted(launc
 def test_no_false_alarm_on_a_shipped_config(files, monkeypatch):
     monkeypatch.chdir(CONFIGS.parent)
     try:
-        config.load(files, search_paths=["."])
-        assert config_problems() == []
+        assert config_problems(parsing.load(files, search_paths=["."])) == []
     finally:
         gin.clear_config()
 

@@ -12,7 +12,7 @@ import torch
 from lightning.fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader
 
-from ginlight.gin import config
+from ginlight.gin import parsing
 from ginlight.config_carrier import GinConfigCarrier
 
 # What a spawned process does with a carrier: unpickle it (as ddp_spawn and DataLoader workers do), then call
@@ -47,7 +47,7 @@ def test_a_process_with_no_config_gets_the_carried_one_and_imports_from_the_carr
 
 
 def test_by_default_it_carries_the_current_config(fresh_gin):
-    config.parse(bindings=["ginlight.models.MLP.hidden = (7,)"])
+    parsing.parse(bindings=["ginlight.models.MLP.hidden = (7,)"])
     carried = GinConfigCarrier([]).text
     gin.clear_config()
     gin.parse_config(carried)
@@ -55,7 +55,7 @@ def test_by_default_it_carries_the_current_config(fresh_gin):
 
 
 def test_a_process_that_has_a_config_keeps_its_own(fresh_gin):
-    config.parse(bindings=["ginlight.models.MLP.hidden = (7,)"])
+    parsing.parse(bindings=["ginlight.models.MLP.hidden = (7,)"])
     carrier = GinConfigCarrier([], text="ginlight.models.MLP.hidden = (99,)\n")
     pickle.loads(pickle.dumps(carrier))
     assert gin.query_parameter("ginlight.models.MLP.hidden") == (7,)
@@ -110,7 +110,7 @@ def test_a_config_under_dynamic_registration_is_carried_with_its_imports(tmp_pat
     gin_file = tmp_path / "dynamic.gin"
     gin_file.write_text("from __gin__ import dynamic_registration\nimport dynmod as d\nd.scaled:\n  value = 3\n"
                         "  factor = 5\n")
-    config.parse([gin_file])
+    parsing.parse([gin_file])
     carrier = GinConfigCarrier([str(tmp_path / "project")])
     arrive = "import pickle, sys\nimport gin\npickle.loads(sys.stdin.buffer.read())\n" \
              "print(gin.get_configurable('dynmod.scaled')())\n"

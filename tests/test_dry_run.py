@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import ginlight
 from ginlight import internals
-from ginlight.gin import config
+from ginlight.gin import parsing
 from ginlight.system import System
 from ginlight.dry_run import check_system, describe, trains_on_cpu
 
@@ -87,7 +87,7 @@ def test_with_a_datamodule_only_the_system_itself_is_checked():
 @pytest.fixture
 def parsed():
     gin.clear_config()
-    yield config.parse
+    yield parsing.parse
     gin.clear_config()
 
 

@@ -3,9 +3,13 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 
 from __future__ import annotations
 
+import importlib
+import io
+import logging
 import os
 import subprocess
 import sys
+import tokenize
 import typing
 import warnings
 from pathlib import Path
@@ -282,6 +286,17 @@ def test_gin_dynamic_registration_message_wording_is_what_ginlight_matches(gin_c
     assert internals.UNIMPORTED_NAME.match(str(caught.value))[1] == "textwrap"
 
 
+def test_gin_reports_a_file_it_cannot_open_with_the_wording_ginlight_matches_and_quiets(gin_config, tmp_path, caplog):
+    missing = tmp_path / "missing.gin"
+    caplog.set_level(logging.INFO)
+    with pytest.raises(IOError) as caught:
+        gin.parse_config_file(str(missing))
+    assert internals.UNOPENABLE_FILE.search(str(caught.value))[0] == f"Unable to open file: {missing}"
+    searched = [record for record in caplog.records if record.getMessage().startswith(internals.FILE_SEARCH_MESSAGES)]
+    loggers = {logging.getLogger(name).name for name in internals.FILE_SEARCH_LOGGERS}
+    assert searched and {record.name for record in searched} <= loggers
+
+
 # ---- trackers' loggers --------------------------------------------------------------------------
 
 
@@ -353,6 +368,35 @@ def test_lightning_srun_warning_starts_with_the_wording_ginlight_filters(monkeyp
     assert [str(w.message) for w in caught if str(w.message).startswith(internals.SRUN_NOT_USED_WARNING)]
 
 
+def test_lightning_logs_its_cloud_logger_tip_with_the_word_ginlight_filters(tmp_path, caplog):
+    """Every Trainer built without Lightning's cloud logger logs the tip, through a rank_zero logger (which
+    ginlight's quiet filter, applied by an earlier run in this process, is taken off for the test)."""
+    loggers = [logging.getLogger(name) for name in
+               ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")]
+    filters = [list(logger.filters) for logger in loggers]
+    for logger in loggers:
+        logger.filters.clear()
+        logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="lightning.pytorch.utilities.rank_zero"):
+            Trainer(logger=CSVLogger(tmp_path), enable_checkpointing=False, enable_progress_bar=False)
+    finally:
+        for logger, kept in zip(loggers, filters):
+            logger.removeHandler(caplog.handler)
+            logger.filters[:] = kept
+    assert [record for record in caplog.records if internals.LITLOGGER_TIP in record.getMessage()]
+
+
+def test_a_csv_logger_opening_a_folder_with_files_warns_with_the_wording_ginlight_filters(tmp_path):
+    logger = CSVLogger(tmp_path, version=0)
+    Path(logger.log_dir).mkdir(parents=True)
+    (Path(logger.log_dir) / "metrics.csv").write_text("step\n0\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logger.experiment
+    assert [w for w in caught if str(w.message).startswith(internals.LOGS_DIRECTORY_EXISTS_WARNING)]
+
+
 @pytest.mark.slow
 def test_exit_hooks_run_in_a_process_that_ends_with_os_exit(tmp_path):
     """A forked sweep trial ends with os._exit: the hooks run once, when asked, and not again."""
@@ -364,3 +408,38 @@ def test_exit_hooks_run_in_a_process_that_ends_with_os_exit(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hook ran\n"
+
+
+def test_python_message_wording_is_what_ginlight_matches():
+    with pytest.raises(ModuleNotFoundError) as caught:
+        importlib.import_module("ginlight_internals_no_such_module")
+    assert internals.MODULE_NOT_FOUND.search(str(caught.value))[1] == "'ginlight_internals_no_such_module'"
+
+    def two(first, second):
+        return first, second
+
+    with pytest.raises(TypeError) as caught:
+        two()
+    assert internals.MISSING_ARGUMENTS.search(str(caught.value))[1] == "'first' and 'second'"
+    with pytest.raises(TypeError) as caught:
+        two(1)
+    assert internals.MISSING_ARGUMENTS.search(str(caught.value))[1] == "'second'"
+
+
+def test_tokenize_reports_an_unclosed_bracket_at_the_last_line_of_the_text():
+    with pytest.raises(tokenize.TokenError) as caught:
+        list(tokenize.generate_tokens(io.StringIO("x = 1\ny = (2,\n3\n").readline))
+    message, line = internals.token_error(caught.value)
+    assert line == 3 and "EOF in multi-line statement" in message
+
+
+def test_a_protocol_class_is_told_from_its_implementations():
+    class Closeable(typing.Protocol):
+        def close(self) -> None: ...
+
+    class File(Closeable):
+        def close(self) -> None:
+            pass
+
+    assert internals.is_protocol(Closeable) and internals.is_protocol(typing.SupportsInt)
+    assert not internals.is_protocol(File) and not internals.is_protocol(int)

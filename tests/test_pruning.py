@@ -17,7 +17,7 @@ import torch
 from conftest import REPO, run_dirs
 from optuna.trial import TrialState
 from ginlight import pruning
-from ginlight.gin import config
+from ginlight.gin import parsing
 from ginlight.errors import ConfigError
 from ginlight.sweep import load_search_space, run_sweep
 from test_sweep import (CLASSIFIER, TINY, module_command, postgres_url, probe_flags, probe_project, read_csv,  # noqa: F401
@@ -83,7 +83,7 @@ def longer(*flags: str) -> list[str]:
 
 
 def test_each_pruner_takes_its_settings_from_the_config_and_wrong_ones_fail_before_any_trial(tmp_path):
-    config.parse([CLASSIFIER], ["optuna.pruners.SuccessiveHalvingPruner.reduction_factor = 3"])
+    parsing.parse([CLASSIFIER], ["optuna.pruners.SuccessiveHalvingPruner.reduction_factor = 3"])
     assert pruning.pruner_spec("halving") == {"class": "SuccessiveHalvingPruner", "settings": {"reduction_factor": 3}}
     for name, pruner in pruning.PRUNERS.items():
         assert type(pruning.make_pruner(pruning.pruner_spec(name))) is getattr(optuna.pruners, pruner)

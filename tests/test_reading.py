@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import write
 
 from ginlight.gin import reading
 from ginlight.errors import ConfigError
 from ginlight.gin.reading import BINDINGS, Macro, Reference
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_statements_come_in_order_with_each_include_in_its_place_and_its_resolved_path(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import ginlight
-from ginlight.gin import config
+from ginlight.gin import parsing
 
 ginlight.register_all()
 
@@ -43,7 +43,7 @@ NAMES_USERS_WRITE = [
 
 @pytest.mark.parametrize("binding", NAMES_USERS_WRITE)
 def test_gin_accepts_the_names_users_import_things_by(binding):
-    config.parse(bindings=[binding])
+    parsing.parse(bindings=[binding])
 
 
 def test_every_optimizer_scheduler_callback_and_logger_is_registered():
@@ -71,11 +71,11 @@ def test_each_object_is_registered_once_under_its_public_module():
 
 def test_a_parameter_gin_cannot_bind_by_name_is_explained():
     with pytest.raises(ginlight.ConfigError, match=r"\*tensors"):
-        config.parse(bindings=["torch.utils.data.TensorDataset.tensors = []"])
+        parsing.parse(bindings=["torch.utils.data.TensorDataset.tensors = []"])
 
 
 def test_registered_classes_build_instances_of_the_original_class():
-    config.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
+    parsing.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
     layer = gin.get_configurable("torch.nn.Linear")()
     assert type(layer) is torch.nn.Linear
 
@@ -85,7 +85,7 @@ def test_wrappers_and_what_holds_them_pickle():
     for name in ("torch.optim.AdamW", "torch.sigmoid", "torch.nn.GELU", "lightning.seed_everything"):
         wrapper = gin.get_configurable(name)
         assert pickle.loads(pickle.dumps(wrapper)) is wrapper
-    config.parse(bindings=[
+    parsing.parse(bindings=[
         "System.model = @torch.nn.Linear()", "torch.nn.Linear.in_features = 4", "torch.nn.Linear.out_features = 1",
         "System.optimizer = @torch.optim.AdamW", "System.criterion = @torch.nn.MSELoss()",
         "System.adapters = {'train': {'metrics': @MetricsAdapter()}}",
@@ -108,7 +108,7 @@ def test_wrappers_unpickle_in_a_fresh_process():
 
 @pytest.mark.slow
 def test_torch_save_of_a_built_model_loads_without_ginlight(tmp_path):
-    config.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
+    parsing.parse(bindings=["torch.nn.Linear.in_features = 3", "torch.nn.Linear.out_features = 2"])
     torch.save(gin.get_configurable("torch.nn.Linear")(), tmp_path / "layer.pt")
     code = f"import torch; print(type(torch.load({str(tmp_path / 'layer.pt')!r}, weights_only=False)).__name__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -117,7 +117,7 @@ def test_torch_save_of_a_built_model_loads_without_ginlight(tmp_path):
 
 @pytest.mark.slow
 def test_a_registered_dataset_crosses_to_spawned_dataloader_workers():
-    config.parse(bindings=[])
+    parsing.parse(bindings=[])
     dataset = gin.get_configurable("torch.utils.data.TensorDataset")(torch.arange(8.0))
     loader = DataLoader(dataset, batch_size=4, num_workers=2, multiprocessing_context="spawn")
     assert torch.cat([batch for (batch,) in loader]).tolist() == list(range(8))
@@ -147,9 +147,9 @@ def _fresh_process(code: str) -> str:
 @pytest.mark.slow
 def test_parsing_registers_what_the_config_names_and_nothing_else():
     output = _fresh_process(
-        "import gin\nfrom ginlight import config\n"
-        "config.parse(bindings=['Adam.lr = 1e-3', 'ginlight.System.model = @nn.Linear()'])\n"
-        "print(sorted(s for s, _ in gin.config._REGISTRY.items() if s.startswith(('torch', 'lightning'))))\n"
+        "from ginlight import internals\nfrom ginlight.gin import parsing\n"
+        "parsing.parse(bindings=['Adam.lr = 1e-3', 'ginlight.System.model = @nn.Linear()'])\n"
+        "print(sorted(s for s in internals.selectors() if s.startswith(('torch', 'lightning'))))\n"
     )
     assert output.strip() == "['torch.nn.Linear', 'torch.optim.Adam']"
 
@@ -159,12 +159,12 @@ def test_operative_configs_read_the_same_whatever_else_is_registered():
     """gin writes the shortest unambiguous name; a name that two modules export (torch.softmax,
     torch.nn.functional.softmax) must come out long enough to parse where both are registered."""
     output = _fresh_process(
-        "import gin, torch\nfrom ginlight import config, registry\n"
-        "config.parse(bindings=['torch.nn.functional.softmax.dim = 1'])\n"
+        "import gin, torch\nfrom ginlight.gin import parsing, registry\n"
+        "parsing.parse(bindings=['torch.nn.functional.softmax.dim = 1'])\n"
         "gin.get_configurable('torch.nn.functional.softmax')(torch.zeros(2, 3))\n"
         "text = gin.operative_config_str()\n"
         "registry.register_all()\n"
-        "config.parse(bindings=[text])\n"
+        "parsing.parse(bindings=[text])\n"
         "print(text)\n"
     )
     assert "functional.softmax.dim = 1" in output
@@ -173,8 +173,8 @@ def test_operative_configs_read_the_same_whatever_else_is_registered():
 @pytest.mark.slow
 def test_an_unknown_name_is_suggested_from_every_component():
     output = _fresh_process(
-        "from ginlight import config\n"
-        "try:\n    config.parse(bindings=['torchmetrics.BLEUScor.n_gram = 2'])\n"
+        "from ginlight.gin import parsing\n"
+        "try:\n    parsing.parse(bindings=['torchmetrics.BLEUScor.n_gram = 2'])\n"
         "except Exception as exc:\n    print(exc)\n"
     )
     assert "Did you mean 'torchmetrics.BLEUScore'" in output

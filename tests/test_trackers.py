@@ -335,7 +335,7 @@ def test_a_tracking_store_that_cannot_be_reached_fails_before_training_and_leave
                             *bindings(*SHORT, "Trainer.logger = @MLFlowLogger()",
                                       f"MLFlowLogger.tracking_uri = '{uri}'"))
     assert result.returncode == 2, result.stderr[-3000:]
-    assert f"cannot reach the MLflow tracking store {uri}" in result.stderr
+    assert f"--gin_bindings: cannot reach the MLflow tracking store {uri}" in result.stderr  # where it is bound
     assert run_dirs(root) == [] and not list(root.glob("*/*"))
 
 
@@ -343,7 +343,7 @@ def test_a_logger_whose_package_is_missing_names_what_to_install(tmp_path):
     result = ginlight_train(f"--root_dir={tmp_path}", f"--gin_file={CONFIGS / 'classifier.gin'}",
                             *bindings(*SHORT, "Trainer.logger = @LitLogger()"))
     assert result.returncode == 2
-    assert "LitLogger needs the 'litlogger' package, which is not installed" in result.stderr
+    assert "--gin_bindings: LitLogger needs the 'litlogger' package, which is not installed" in result.stderr
     assert "pip install litlogger" in result.stderr
     assert list(tmp_path.iterdir()) == []
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from absl import flags
 
-from ginlight.gin import config
+from ginlight.gin import parsing
 from ginlight.cli import common
 
 common.define_gin_flags()
@@ -31,8 +31,8 @@ def main(argv: Sequence[str]) -> int:
         # own configurables, which the config may name.
         from ginlight.experiment import config_problems
 
-        config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
-        found = config_problems()
+        parsed = parsing.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
+        found = config_problems(parsed)
     except Exception as exc:
         return common.report(exc, COMMAND, FLAGS.verbose)
     errors = [p for p in found if FLAGS.strict or not p.unreached]

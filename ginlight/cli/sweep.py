@@ -18,7 +18,7 @@ from typing import Sequence
 
 from absl import flags
 
-from ginlight.gin import config
+from ginlight.gin import parsing
 from ginlight.cli import common
 from ginlight.rundir import Status
 
@@ -64,7 +64,7 @@ def _start_warm_worker() -> None:
     and must not hold open a pipe that reads this command's output. (Trials write to their logs.)
     """
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["ginlight.sweep.warm", *config.own_modules(FLAGS.gin_file, FLAGS.gin_search_paths, FLAGS.project)])
+        ["ginlight.sweep.warm", *parsing.own_modules(FLAGS.gin_file, FLAGS.gin_search_paths, FLAGS.project)])
     sys.stdout.flush()
     sys.stderr.flush()
     console = [os.dup(1), os.dup(2)]

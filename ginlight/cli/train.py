@@ -13,7 +13,7 @@ from typing import Sequence
 from absl import flags
 
 from ginlight import internals  # gin and the registry, not torch: --help stays fast
-from ginlight.gin import config, registry
+from ginlight.gin import parsing, printing, registry
 from ginlight.cli import common
 from ginlight.errors import ConfigError
 from ginlight.rundir import Status
@@ -106,8 +106,8 @@ def _print_config() -> int:
     # registers ginlight's own configurables, which the config may name.
     from ginlight.experiment import implicit_defaults
 
-    config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
-    print(config.describe(implicit_defaults()), end="")
+    parsed = parsing.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
+    print(printing.describe(parsed, implicit_defaults()), end="")
     return 0
 
 
@@ -115,7 +115,7 @@ def _list_configurables(pattern: str) -> int:
     # The config's imports and --project register their configurables, as for training.
     from ginlight.experiment import register_all  # here, not at the top, to keep --help fast (it loads Lightning)
 
-    config.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
+    parsing.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
     register_all()  # ginlight's own configurables and the stack's
     registry.register_modules_matching(pattern)  # einops.layers.*: what einops.layers offers
     names = sorted(internals.selectors())

@@ -38,7 +38,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import gin
 
 from ginlight import internals
-from ginlight.gin import config, reading
+from ginlight.gin import lookup, reading
+from ginlight.gin.parsed import ParsedConfig
 from ginlight.errors import ConfigError
 
 __all__ = ["Problem", "problems", "raise_errors"]
@@ -74,14 +75,14 @@ def raise_errors(found: Sequence[Problem], strict: bool = False) -> list[Problem
     return list(found)
 
 
-def problems(roots: Mapping[str, Sequence[str]]) -> list[Problem]:
-    """Every problem of the config :func:`ginlight.gin.config.parse` parsed last, in the order of its lines.
+def problems(parsed: ParsedConfig, roots: Mapping[str, Sequence[str]]) -> list[Problem]:
+    """Every problem of ``parsed``, the config gin holds now, in the order of its lines.
 
     ``roots`` are the configurables ginlight calls from its own code whatever the
     config references (the Experiment, the Trainer...), each with the parameters
     ginlight passes it: the reach of the config starts there.
     """
-    statements = _binding_statements()
+    statements = _binding_statements(parsed)
     found: list[Problem] = []
     wrong_references: set[int] = set()
     for (scope, selector), params in internals.parsed_bindings().items():
@@ -96,14 +97,15 @@ def problems(roots: Mapping[str, Sequence[str]]) -> list[Problem]:
     reach = _Reach(roots, wrong_references, statements)
     found += reach.required
     found += _unreached(reach, statements)
-    order = {s.location: i for i, s in enumerate(config.statements())}
+    order = {s.location: i for i, s in enumerate(parsed.statements)}
     return sorted(found, key=lambda p: order.get(p.location, len(order)))
 
 
-def _binding_statements() -> dict[tuple[str, str, str], reading.Statement]:
-    """The statement that made each binding gin holds, ``(scope, full selector, parameter)``: the last one."""
+def _binding_statements(parsed: ParsedConfig) -> dict[tuple[str, str, str], reading.Statement]:
+    """The statement of ``parsed`` that made each binding gin holds, ``(scope, full selector, parameter)``: the
+    last one."""
     found = {}
-    for statement in config.statements():
+    for statement in parsed.statements:
         if statement.kind != "binding" or statement.param is None:
             continue
         try:
@@ -261,7 +263,7 @@ def _return_hint(target: Any) -> Any:
 
 def _resolve_macros(value: Any) -> Any:
     """``value`` with every ``%MACRO`` in it, in containers too, replaced by what it stands for."""
-    value = config.resolve_macro(value)
+    value = lookup.resolve_macro(value)
     if isinstance(value, (list, tuple)):
         return type(value)(_resolve_macros(item) for item in value)
     if isinstance(value, dict):
@@ -294,7 +296,7 @@ def _all(verdicts: Iterable[Verdict]) -> Verdict:
 
 def _unjudgeable(hint: Any) -> bool:
     return (isinstance(hint, (str, typing.ForwardRef, typing.TypeVar, typing.ParamSpec))
-            or (inspect.isclass(hint) and getattr(hint, "_is_protocol", False)))
+            or (inspect.isclass(hint) and internals.is_protocol(hint)))
 
 
 def _judge(value: Any, hint: Any) -> Verdict:
@@ -357,7 +359,7 @@ def _judge_object(obj: Any, hint: Any) -> Verdict:
 def _judge_instance(obj: Any, cls: type) -> Verdict:
     """``isinstance``, with what libraries accept by convention: ints where floats belong, a list or tuple
     where either does, strings where paths do, an enum's values or names where the enum does."""
-    if getattr(cls, "_is_protocol", False):
+    if internals.is_protocol(cls):
         return None
     if cls is float:
         return isinstance(obj, (int, float))

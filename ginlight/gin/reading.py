@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from gin import config_parser
 
+from ginlight import internals
 from ginlight.errors import ConfigError
 
 __all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
@@ -106,7 +107,7 @@ def resolve(gin_file: str | os.PathLike, search_paths: Sequence[str | os.PathLik
     """The existing path of ``gin_file``: as given when absolute, else under the first search path that has it.
 
     This is the one rule for ``--gin_file`` and ``include`` alike (gin's own
-    include lookup is given the same folders, see :func:`ginlight.gin.config.parse`).
+    include lookup is given the same folders, see :func:`ginlight.gin.parsing.parse`).
     """
     path = Path(gin_file)
     candidates = [path] if path.is_absolute() else [Path(p) / path for p in search_paths] or [path]
@@ -284,13 +285,15 @@ def _parse_piece(text: str) -> tuple[Statement, ...]:
 
 
 def _reason(exc: Exception) -> str:
-    return exc.msg if isinstance(exc, SyntaxError) else f"{exc.args[0]} (an unclosed bracket or quote?)"
+    if isinstance(exc, SyntaxError):
+        return exc.msg
+    return f"{internals.token_error(exc)[0]} (an unclosed bracket or quote?)"
 
 
 def _line(exc: Exception) -> int:
     if isinstance(exc, SyntaxError):
         return exc.lineno or 0
-    return exc.args[1][0] - 1  # tokenize reports the line after the end of the text
+    return internals.token_error(exc)[1]
 
 
 def references_in(value: Any) -> Iterator[Reference | Macro]:

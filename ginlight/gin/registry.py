@@ -8,8 +8,8 @@ the short form (``Linear``) works wherever it is unique.
 
 Registering with gin inspects each object's signature and members, about a second
 for the thousand components here, so it happens on demand: parsing a config
-(:func:`ginlight.gin.config.parse`) registers the components its references and bindings
-name (:func:`register_named`); :func:`register_all` registers every one, for
+(:func:`ginlight.gin.parsing.parse`) registers the components its references and bindings
+name (:func:`register_named`, through :func:`register_referenced`); :func:`register_all` registers every one, for
 listing them, for suggesting names, and for code that calls gin itself.
 
 ginlight's own configurables (``ginlight.System``, ``ginlight.data.digits``...) are
@@ -29,8 +29,9 @@ Anything else a config names by its import path (``einops.layers.torch.Rearrange
 that path, when the config is parsed (:func:`register_importable`): the object is found
 by importing only the modules on its path (:mod:`ginlight.gin.importable`). gin writes such
 an object by its shortest name (``Rearrange``) in the configs it prints, which alone
-does not say where to import it from; :func:`registered_by_name` tells
-:mod:`ginlight.gin.config` which paths to record beside them.
+does not say where to import it from; :func:`register_directives` writes the
+``# ginlight-register:`` lines that record their paths beside them, and :func:`register_referenced`
+reads them back.
 """
 
 from __future__ import annotations
@@ -43,15 +44,16 @@ import re
 import sys
 import types
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import gin
 
 from ginlight import internals
-from ginlight.gin import importable
+from ginlight.gin import importable, reading
 
 __all__ = ["registered", "register_all", "register_named", "register_importable", "registered_by_name",
-           "register_modules_matching", "components"]
+           "register_modules_matching", "components", "register_referenced", "registered_as", "register_directives",
+           "REGISTER_DIRECTIVE"]
 
 
 class _Namespace:
@@ -265,6 +267,58 @@ def register_importable(names: Iterable[str]) -> None:
 def registered_by_name(selectors: Iterable[str]) -> list[str]:
     """Those of gin's ``selectors`` that :func:`register_importable` registered, sorted."""
     return sorted(_by_name.intersection(selectors))
+
+
+def register_referenced(statements: Sequence[reading.Statement], texts: Iterable[str]) -> None:
+    """Registers the components that ``statements`` name in bindings and references: the stack's
+    (:func:`register_named`), then any other class or callable named by its import path
+    or by a :data:`REGISTER_DIRECTIVE` line of ``texts`` (:func:`register_importable`)."""
+    names = {name for text in texts for name in _REGISTER_LINE.findall(text)} | _named(statements)
+    register_named(names)
+    register_importable(names)
+
+
+def _named(statements: Sequence[reading.Statement]) -> set[str]:
+    """The configurables ``statements`` bind (in a binding or a block) or reference, as written."""
+    names = set()
+    for statement in statements:
+        if statement.kind in ("binding", "block"):
+            names.add(statement.selector)
+            names.update(ref.name for ref in reading.references_in(statement.value)
+                         if isinstance(ref, reading.Reference))
+    return names
+
+
+def registered_as(statements: Sequence[reading.Statement]) -> dict[str, str]:
+    """The selectors ``statements`` write by import path that gin registered under another name, ``{path:
+    selector}``; ask after gin parsed them (dynamic registration registers then)."""
+    found = {}
+    for name in _named(statements):
+        path = name.rsplit("/", 1)[-1]
+        if "." not in path or internals.selectors_matching(path):
+            continue
+        try:
+            registered = internals.registered_name(importable.configurable_at(path))
+        except importable.NotConfigurable:
+            continue
+        if registered is not None:
+            found[path] = registered
+    return found
+
+
+#: A comment line in a gin file naming an import path to register before parsing. gin writes an
+#: object registered by its path under its shortest name (``Rearrange``), which alone does not say
+#: where to import it from; the configs ginlight writes carry these lines for such objects.
+REGISTER_DIRECTIVE = "# ginlight-register: "
+_REGISTER_LINE = re.compile(rf"^{REGISTER_DIRECTIVE}(\S+)\s*$", re.M)
+
+
+def register_directives(configuration: dict) -> list[str]:
+    """The :data:`REGISTER_DIRECTIVE` lines for the objects registered by path that ``configuration``
+    (gin's ``_CONFIG`` or ``_OPERATIVE_CONFIG``) binds or references."""
+    selectors = {selector for _, selector in configuration}
+    selectors |= {reference.configurable.selector for reference in gin.config.iterate_references(configuration)}
+    return [REGISTER_DIRECTIVE + path for path in registered_by_name(selectors)]
 
 
 def register_modules_matching(pattern: str) -> None:

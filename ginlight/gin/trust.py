@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ginlight import internals
-from ginlight.gin import config, reading, registry
+from ginlight.gin import operative, reading, registry
 from ginlight.errors import ConfigError
 from ginlight.gin.project import add_to_path
 
@@ -242,13 +242,13 @@ def check(gin_file: Path, trusted: Sequence[str], *, chosen: Sequence[str] = (),
         if statement.kind == "include":
             findings.append(_Finding(statement.text, statement.line,
                                      "reads another file (configs that ginlight stores include none)", None))
-    folders = _directives(text, config.PATH_DIRECTIVE)
+    folders = _directives(text, operative.PATH_DIRECTIVE)
     roots = {name.split(".")[0] for name in trusted}
     for line, folder in folders:  # a folder that is not there holds nothing: it shadows no module
         if Path(folder).is_dir() and not any(_holds(folder, root) for root in roots):
             held = sorted({s.selector.split(".")[0] for s in imports if _holds(folder, s.selector.split(".")[0])})
             findings.append(_Finding(
-                f"{config.PATH_DIRECTIVE}{folder}", line,
+                f"{operative.PATH_DIRECTIVE}{folder}", line,
                 "puts a folder first on sys.path" + (f" that holds {', '.join(held)}" if held else
                                                      ", and it holds none of the modules the config imports "
                                                      "(delete the line)"), held[0] if held else None))
@@ -264,7 +264,7 @@ def check(gin_file: Path, trusted: Sequence[str], *, chosen: Sequence[str] = (),
     uses = [(s.selector, s.line) for s in statements if s.kind == "binding" and s.param is not None]
     uses += [(ref.name, s.line) for s in statements if s.kind == "binding"
              for ref in reading.references_in(s.value) if isinstance(ref, reading.Reference)]
-    uses += [(path, line) for line, path in _directives(text, config.REGISTER_DIRECTIVE)]
+    uses += [(path, line) for line, path in _directives(text, registry.REGISTER_DIRECTIVE)]
     names = {name.rsplit("/", 1)[-1]: line for name, line in sorted(uses, key=lambda use: -use[1])}  # first line
     registry.register_named(names)
     unknown = []
@@ -313,7 +313,7 @@ def _holds(folder: str, module: str) -> bool:
 
 
 def _directives(text: str, directive: str) -> list[tuple[int, str]]:
-    """``(line, value)`` of each ``directive`` comment line in ``text``, found as :mod:`ginlight.gin.config` finds them."""
+    """``(line, value)`` of each ``directive`` comment line in ``text``, found as :mod:`ginlight.gin.parsing` does."""
     return [(number, line[len(directive):].strip()) for number, line in enumerate(text.splitlines(), 1)
             if line.startswith(directive)]
 

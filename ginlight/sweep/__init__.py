@@ -45,7 +45,7 @@ import gin
 import optuna
 
 from ginlight import pruning, rundir
-from ginlight.gin import config
+from ginlight.gin import parsing, reading
 from ginlight import experiment  # its check; importing it registers ginlight's own configurables, which the config may name
 from ginlight.errors import ConfigError
 from ginlight.sweep.launch import Processes, Start, commands
@@ -178,7 +178,7 @@ def _start(launcher: SlurmLauncher | None, gin_files: Sequence[str | os.PathLike
     """The launcher of the trials' processes: here, forks of a warm worker that preloads the config's own modules
     too; with ``launcher``, its jobs."""
     if launcher is None:
-        return WarmStart(config.own_modules(gin_files, search_paths, projects))
+        return WarmStart(parsing.own_modules(gin_files, search_paths, projects))
     return commands(launcher.start)
 
 
@@ -242,8 +242,8 @@ def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str
                   search_paths: Sequence[str | os.PathLike], projects: Sequence[str]) -> None:
     """Parses and checks (:func:`ginlight.experiment.check_config`) the config with each swept value, so that
     a mistake fails now rather than in every trial; prints the base config's warnings once."""
-    config.load(gin_files, bindings, search_paths, projects)
-    for warning in experiment.check_config():
+    parsed = parsing.load(gin_files, bindings, search_paths, projects)
+    for warning in experiment.check_config(parsed):
         print(f"warning: {warning}", file=sys.stderr)
     macros = {p.key for p in space if "." not in p.key}
     defined = {key for key in macros if _macro_defined(key)}
@@ -254,8 +254,7 @@ def _check_config(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str
                               hint="Sweep a macro the config defines, or a `configurable.parameter`.")
         for text in parameter.extremes():
             try:
-                config.parse(gin_files, [*bindings, parameter.binding(text)], search_paths)
-                experiment.check_config()
+                experiment.check_config(parsing.parse(gin_files, [*bindings, parameter.binding(text)], search_paths))
             except ConfigError as exc:
                 raise ConfigError(f"{exc.message} (sweeping `{parameter.binding(text)}`)",
                                   location=parameter.where, hint=exc.hint) from None
@@ -274,7 +273,7 @@ def _digest(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str],
     """Identifies the base config by content, wherever its files are."""
     content = hashlib.sha256()
     for gin_file in gin_files:
-        content.update(config.resolve(gin_file, search_paths).read_bytes() + b"\0")
+        content.update(reading.resolve(gin_file, search_paths).read_bytes() + b"\0")
     content.update("\n".join(bindings).encode())
     return content.hexdigest()[:16]
 
