@@ -3,6 +3,7 @@ so that an upgrade that moves a private name fails here, by name, rather than so
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -364,3 +365,36 @@ def test_exit_hooks_run_in_a_process_that_ends_with_os_exit(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hook ran\n"
+
+
+@pytest.mark.slow
+def test_a_forked_fork_server_serves_forkserver_processes_with_this_process_s_modules(tmp_path):
+    """The server is a child of this process, holds what this process set up before the fork without importing
+    it anew, ran ``prepare``, imported its preload, and forks each process it is asked for."""
+    (tmp_path / "preloaded.py").write_text("import os\nIMPORTED_BY = os.getpid()\n")
+    script = ("import multiprocessing, os, sys, json\n"
+              "from ginlight import internals\n"
+              "json.SET_BEFORE_THE_FORK = os.getpid()\n"
+              "def prepare():\n"
+              "    json.PREPARED = True\n"
+              "def child(queue):\n"
+              "    import preloaded\n"
+              "    queue.put((json.SET_BEFORE_THE_FORK, json.PREPARED, preloaded.IMPORTED_BY, os.getppid()))\n"
+              "if __name__ == '__main__':\n"
+              "    internals.fork_forkserver(['preloaded'], prepare)\n"
+              "    context = multiprocessing.get_context('forkserver')\n"
+              "    queue = context.SimpleQueue()\n"
+              "    for _ in range(2):\n"
+              "        process = context.Process(target=child, args=(queue,))\n"
+              "        process.start()\n"
+              "        process.join()\n"
+              "        print(json.dumps([*queue.get(), process.exitcode]))\n"
+              "    from multiprocessing import forkserver\n"
+              "    server = forkserver._forkserver._forkserver_pid\n"
+              "    print(json.dumps([os.getpid(), server]))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}"
+                                                                             f"{os.environ.get('PYTHONPATH', '')}"})
+    assert result.returncode == 0, result.stderr
+    *children, (parent, server) = (json.loads(line) for line in result.stdout.splitlines())
+    assert children == [[parent, True, server, server, 0]] * 2
