@@ -225,6 +225,14 @@ def wandb_init_arguments(logger: Any) -> dict[str, Any]:
     return logger._wandb_init
 
 
+# ---- Optuna (checked on 5.1) ---------------------------------------------------------------------
+
+#: The modules Optuna's ``RDBStorage`` imports on first use rather than with ``optuna``: the private
+#: ``optuna.storages._rdb.storage``'s lazy imports (SQLAlchemy, Alembic) and its ``models``, checked on optuna 5.1.
+OPTUNA_STORAGE_MODULES = ("sqlalchemy", "sqlalchemy.dialects.sqlite", "sqlalchemy.exc", "sqlalchemy.orm",
+                          "alembic.command", "alembic.config", "alembic.migration", "alembic.script",
+                          "optuna.storages._rdb.models")
+
 # ---- CPython (checked on 3.11 and 3.12) ----------------------------------------------------------
 
 

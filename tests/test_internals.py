@@ -398,3 +398,21 @@ def test_a_forked_fork_server_serves_forkserver_processes_with_this_process_s_mo
     assert result.returncode == 0, result.stderr
     *children, (parent, server) = (json.loads(line) for line in result.stdout.splitlines())
     assert children == [[parent, True, server, server, 0]] * 2
+
+
+@pytest.mark.slow
+def test_optuna_s_storage_imports_on_first_use_the_modules_ginlight_names_and_no_others(tmp_path):
+    """``import optuna`` leaves them out; with them imported, opening an SQLite study imports nothing more of
+    SQLAlchemy, Alembic or Optuna."""
+    script = ("import importlib, json, sys, optuna\n"
+              "from ginlight import internals\n"
+              "missing = [m for m in internals.OPTUNA_STORAGE_MODULES if m not in sys.modules]\n"
+              "for module in internals.OPTUNA_STORAGE_MODULES:\n"
+              "    importlib.import_module(module)\n"
+              "before = set(sys.modules)\n"
+              f"optuna.storages.RDBStorage('sqlite:///{tmp_path / 'study.db'}')\n"
+              "new = [m for m in set(sys.modules) - before if m.split('.')[0] in ('sqlalchemy', 'alembic', 'optuna')]\n"
+              "print(json.dumps([missing, sorted(new)]))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [list(internals.OPTUNA_STORAGE_MODULES), []]

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 # The server preloads this module: with ginlight's runner (torch, Lightning), what else a run imports as it
-# starts: torchmetrics, TensorBoard's writer (the default logger), Optuna (a pruned trial reports to its study).
+# starts: torchmetrics, TensorBoard's writer (the default logger), Optuna and its storage's SQLAlchemy and Alembic
+# (a pruned trial reports to its study; the sweep opens that study anyway).
 import optuna  # noqa: F401
 import torch
 import torch.utils.tensorboard  # noqa: F401
@@ -38,6 +39,9 @@ import torchmetrics  # noqa: F401
 from ginlight import internals, rundir
 from ginlight.gin import registry
 from ginlight.sweep.trial import TrialSpec, report
+
+for _module in internals.OPTUNA_STORAGE_MODULES:
+    importlib.import_module(_module)
 
 __all__ = ["WarmStart", "Forked", "start_server"]
 
