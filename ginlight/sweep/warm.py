@@ -2,10 +2,13 @@
 
 Starting Python and importing torch, Lightning, torchmetrics and ginlight takes
 seconds, most of a short trial. So the sweep starts trials through
-``multiprocessing``'s forkserver, with those modules and the config's own preloaded
-(``set_forkserver_preload``): the server imports them once, before it has started
-any thread, CUDA or data loading, and forks a fresh process per trial. ``ginlight-sweep``
-starts the server first thing, so that it imports while the sweep process imports too.
+``multiprocessing``'s forkserver, a server that holds those modules, imports the config's
+own (its preload), has started no thread, CUDA or data loading, and forks a fresh process
+per trial. ``ginlight-sweep`` makes that server a fork of itself (:func:`start_server`) once
+it has imported the stack, before its check, its study and its threads: the stack is
+imported once per sweep, not once more by a fresh interpreter. A library caller of
+:func:`ginlight.sweep.run_sweep` gets ``multiprocessing``'s own server, a fresh
+interpreter that preloads this module.
 
 A trial is still a process of its own, as ``python -m ginlight.cli.trial`` is: its
 own gin state, seed, run directory and outcome file; its own session (a terminal's
