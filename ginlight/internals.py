@@ -249,8 +249,10 @@ def fork_forkserver(preload: Iterable[str], prepare: Callable[[], None]) -> None
     process has imported without importing them again, as the fresh interpreter ``ensure_running`` starts would.
 
     ``prepare`` runs in the server first, then it imports ``preload`` and serves as usual. The caller must not
-    have started a thread. What ``ForkServer.ensure_running`` does, with ``os.fork`` in place of
-    ``spawnv_passfds``: the private ``multiprocessing.forkserver._forkserver`` and its ``_lock``,
+    have started a thread, so no other can start a server meanwhile: the fork is made without the server's
+    ``_lock``, which would otherwise stay held in the server and every process it forks (a trial that starts
+    a fork server of its own would wait on it forever). What ``ForkServer.ensure_running`` does, with
+    ``os.fork`` in place of ``spawnv_passfds``: the private ``multiprocessing.forkserver._forkserver`` and its
     ``_forkserver_pid``, ``_forkserver_address`` and ``_forkserver_alive_fd``, and
     ``multiprocessing.connection.arbitrary_address``, checked on CPython 3.11. Does nothing when a server
     was started already.
@@ -259,30 +261,29 @@ def fork_forkserver(preload: Iterable[str], prepare: Callable[[], None]) -> None
     from multiprocessing import connection, forkserver, resource_tracker, util
 
     server = forkserver._forkserver
-    with server._lock:
-        if server._forkserver_pid is not None:
-            return
-        resource_tracker.ensure_running()
-        with socket.socket(socket.AF_UNIX) as listener:
-            address = connection.arbitrary_address("AF_UNIX")
-            listener.bind(address)
-            if not util.is_abstract_socket_namespace(address):
-                os.chmod(address, 0o600)
-            listener.listen()
-            # Every client holds the write end of the "alive" pipe; the server exits when the last one closes it.
-            alive_r, alive_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    os.close(alive_w)
-                    prepare()
-                    forkserver.main(listener.fileno(), alive_r, list(preload))
-                except SystemExit:  # how the server ends, once no client is left
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(alive_r)
-            server._forkserver_address = address
-            server._forkserver_alive_fd = alive_w
-            server._forkserver_pid = pid
+    if server._forkserver_pid is not None:
+        return
+    resource_tracker.ensure_running()
+    with socket.socket(socket.AF_UNIX) as listener:
+        address = connection.arbitrary_address("AF_UNIX")
+        listener.bind(address)
+        if not util.is_abstract_socket_namespace(address):
+            os.chmod(address, 0o600)
+        listener.listen()
+        # Every client holds the write end of the "alive" pipe; the server exits when the last one closes it.
+        alive_r, alive_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(alive_w)
+                prepare()
+                forkserver.main(listener.fileno(), alive_r, list(preload))
+            except SystemExit:  # how the server ends, once no client is left
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(alive_r)
+        server._forkserver_address = address
+        server._forkserver_alive_fd = alive_w
+        server._forkserver_pid = pid

@@ -370,7 +370,8 @@ def test_exit_hooks_run_in_a_process_that_ends_with_os_exit(tmp_path):
 @pytest.mark.slow
 def test_a_forked_fork_server_serves_forkserver_processes_with_this_process_s_modules(tmp_path):
     """The server is a child of this process, holds what this process set up before the fork without importing
-    it anew, ran ``prepare``, imported its preload, and forks each process it is asked for."""
+    it anew, ran ``prepare``, imported its preload, and forks each process it is asked for, in which the fork
+    server's lock is free (such a process may start a server of its own)."""
     (tmp_path / "preloaded.py").write_text("import os\nIMPORTED_BY = os.getpid()\n")
     script = ("import multiprocessing, os, sys, json\n"
               "from ginlight import internals\n"
@@ -379,7 +380,9 @@ def test_a_forked_fork_server_serves_forkserver_processes_with_this_process_s_mo
               "    json.PREPARED = True\n"
               "def child(queue):\n"
               "    import preloaded\n"
-              "    queue.put((json.SET_BEFORE_THE_FORK, json.PREPARED, preloaded.IMPORTED_BY, os.getppid()))\n"
+              "    from multiprocessing import forkserver\n"
+              "    free = forkserver._forkserver._lock.acquire(blocking=False)\n"
+              "    queue.put((json.SET_BEFORE_THE_FORK, json.PREPARED, preloaded.IMPORTED_BY, os.getppid(), free))\n"
               "if __name__ == '__main__':\n"
               "    internals.fork_forkserver(['preloaded'], prepare)\n"
               "    context = multiprocessing.get_context('forkserver')\n"
@@ -397,7 +400,7 @@ def test_a_forked_fork_server_serves_forkserver_processes_with_this_process_s_mo
                                                                              f"{os.environ.get('PYTHONPATH', '')}"})
     assert result.returncode == 0, result.stderr
     *children, (parent, server) = (json.loads(line) for line in result.stdout.splitlines())
-    assert children == [[parent, True, server, server, 0]] * 2
+    assert children == [[parent, True, server, server, True, 0]] * 2
 
 
 @pytest.mark.slow
