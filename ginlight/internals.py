@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import re
 import tokenize
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import gin
 
@@ -238,6 +239,14 @@ def wandb_init_arguments(logger: Any) -> dict[str, Any]:
     return logger._wandb_init
 
 
+# ---- Optuna (checked on 5.1) ---------------------------------------------------------------------
+
+#: The modules Optuna's ``RDBStorage`` imports on first use rather than with ``optuna``: the private
+#: ``optuna.storages._rdb.storage``'s lazy imports (SQLAlchemy, Alembic) and its ``models``, checked on optuna 5.1.
+OPTUNA_STORAGE_MODULES = ("sqlalchemy", "sqlalchemy.dialects.sqlite", "sqlalchemy.exc", "sqlalchemy.orm",
+                          "alembic.command", "alembic.config", "alembic.migration", "alembic.script",
+                          "optuna.storages._rdb.models")
+
 # ---- CPython (checked on 3.11 and 3.12) ----------------------------------------------------------
 
 #: Python's message for a module that no import finds; group 1 is the module, quoted.
@@ -266,3 +275,48 @@ def run_exit_hooks() -> None:
     offline run in one). The private ``atexit._run_exitfuncs``, checked on CPython 3.11 and 3.12; each hook
     runs once, as it is unregistered after."""
     atexit._run_exitfuncs()
+
+
+def fork_forkserver(preload: Iterable[str], prepare: Callable[[], None]) -> None:
+    """Starts ``multiprocessing``'s fork server as a fork of this process, so that it holds every module this
+    process has imported without importing them again, as the fresh interpreter ``ensure_running`` starts would.
+
+    ``prepare`` runs in the server first, then it imports ``preload`` and serves as usual. The caller must not
+    have started a thread, so no other can start a server meanwhile: the fork is made without the server's
+    ``_lock``, which would otherwise stay held in the server and every process it forks (a trial that starts
+    a fork server of its own would wait on it forever). What ``ForkServer.ensure_running`` does, with
+    ``os.fork`` in place of ``spawnv_passfds``: the private ``multiprocessing.forkserver._forkserver`` and its
+    ``_forkserver_pid``, ``_forkserver_address`` and ``_forkserver_alive_fd``, and
+    ``multiprocessing.connection.arbitrary_address``, checked on CPython 3.11. Does nothing when a server
+    was started already.
+    """
+    import socket  # with multiprocessing's server, for sweeps only: ginlight-train --help does not wait for them
+    from multiprocessing import connection, forkserver, resource_tracker, util
+
+    server = forkserver._forkserver
+    if server._forkserver_pid is not None:
+        return
+    resource_tracker.ensure_running()
+    with socket.socket(socket.AF_UNIX) as listener:
+        address = connection.arbitrary_address("AF_UNIX")
+        listener.bind(address)
+        if not util.is_abstract_socket_namespace(address):
+            os.chmod(address, 0o600)
+        listener.listen()
+        # Every client holds the write end of the "alive" pipe; the server exits when the last one closes it.
+        alive_r, alive_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(alive_w)
+                prepare()
+                forkserver.main(listener.fileno(), alive_r, list(preload))
+            except SystemExit:  # how the server ends, once no client is left
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(alive_r)
+        server._forkserver_address = address
+        server._forkserver_alive_fd = alive_w
+        server._forkserver_pid = pid

@@ -74,7 +74,9 @@ def trial_callbacks() -> list[Callback]:
     trial = json.loads(text)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     engine = {"connect_args": {"timeout": 60}} if trial["storage"].startswith("sqlite") else {}
-    storage = optuna.storages.RDBStorage(trial["storage"], engine_kwargs=engine)
+    # The sweep created the study's tables and checked their schema: the trial does neither again (0.5 s).
+    storage = optuna.storages.RDBStorage(trial["storage"], engine_kwargs=engine, skip_compatibility_check=True,
+                                         skip_table_creation=True)
     # The sweep's worker samples the trial's values; this process only reports and asks the pruner.
     study = optuna.load_study(study_name=trial["study"], storage=storage, pruner=make_pruner(trial["pruner"]),
                               sampler=optuna.samplers.RandomSampler())

@@ -44,6 +44,7 @@ LAZY = {
     ("ginlight.cli.check", "ginlight.experiment"): "ginlight-check --help must not wait for Lightning",
     ("ginlight.cli.sweep", "ginlight.sweep"): "ginlight-sweep --help must not wait for Optuna and Lightning",
     ("ginlight.cli.sweep", "ginlight.slurm"): "ginlight-sweep --help must not wait for Lightning",
+    ("ginlight.cli.sweep", "ginlight.sweep.warm"): "ginlight-sweep --help must not wait for Optuna and Lightning",
     ("ginlight.cli.runs", "ginlight.curves"): "a listing must not wait for TensorBoard's reader and numpy",
 }
 

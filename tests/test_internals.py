@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import logging
 import os
 import subprocess
@@ -443,3 +444,57 @@ def test_a_protocol_class_is_told_from_its_implementations():
 
     assert internals.is_protocol(Closeable) and internals.is_protocol(typing.SupportsInt)
     assert not internals.is_protocol(File) and not internals.is_protocol(int)
+
+
+@pytest.mark.slow
+def test_a_forked_fork_server_serves_forkserver_processes_with_this_process_s_modules(tmp_path):
+    """The server is a child of this process, holds what this process set up before the fork without importing
+    it anew, ran ``prepare``, imported its preload, and forks each process it is asked for, in which the fork
+    server's lock is free (such a process may start a server of its own)."""
+    (tmp_path / "preloaded.py").write_text("import os\nIMPORTED_BY = os.getpid()\n")
+    script = ("import multiprocessing, os, sys, json\n"
+              "from ginlight import internals\n"
+              "json.SET_BEFORE_THE_FORK = os.getpid()\n"
+              "def prepare():\n"
+              "    json.PREPARED = True\n"
+              "def child(queue):\n"
+              "    import preloaded\n"
+              "    from multiprocessing import forkserver\n"
+              "    free = forkserver._forkserver._lock.acquire(blocking=False)\n"
+              "    queue.put((json.SET_BEFORE_THE_FORK, json.PREPARED, preloaded.IMPORTED_BY, os.getppid(), free))\n"
+              "if __name__ == '__main__':\n"
+              "    internals.fork_forkserver(['preloaded'], prepare)\n"
+              "    context = multiprocessing.get_context('forkserver')\n"
+              "    queue = context.SimpleQueue()\n"
+              "    for _ in range(2):\n"
+              "        process = context.Process(target=child, args=(queue,))\n"
+              "        process.start()\n"
+              "        process.join()\n"
+              "        print(json.dumps([*queue.get(), process.exitcode]))\n"
+              "    from multiprocessing import forkserver\n"
+              "    server = forkserver._forkserver._forkserver_pid\n"
+              "    print(json.dumps([os.getpid(), server]))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}"
+                                                                             f"{os.environ.get('PYTHONPATH', '')}"})
+    assert result.returncode == 0, result.stderr
+    *children, (parent, server) = (json.loads(line) for line in result.stdout.splitlines())
+    assert children == [[parent, True, server, server, True, 0]] * 2
+
+
+@pytest.mark.slow
+def test_optuna_s_storage_imports_on_first_use_the_modules_ginlight_names_and_no_others(tmp_path):
+    """``import optuna`` leaves them out; with them imported, opening an SQLite study imports nothing more of
+    SQLAlchemy, Alembic or Optuna."""
+    script = ("import importlib, json, sys, optuna\n"
+              "from ginlight import internals\n"
+              "missing = [m for m in internals.OPTUNA_STORAGE_MODULES if m not in sys.modules]\n"
+              "for module in internals.OPTUNA_STORAGE_MODULES:\n"
+              "    importlib.import_module(module)\n"
+              "before = set(sys.modules)\n"
+              f"optuna.storages.RDBStorage('sqlite:///{tmp_path / 'study.db'}')\n"
+              "new = [m for m in set(sys.modules) - before if m.split('.')[0] in ('sqlalchemy', 'alembic', 'optuna')]\n"
+              "print(json.dumps([missing, sorted(new)]))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [list(internals.OPTUNA_STORAGE_MODULES), []]

@@ -10,12 +10,15 @@ each fine trial, the next in the pool after a fault, leaves the run directory th
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from conftest import ginlight_sweep, ginlight_train, run_dirs
 from outcomes import assert_same_outcome
 from test_sweep import CLASSIFIER, read_csv, record, sweep_dir
+
+from ginlight.sweep import warm
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +112,16 @@ def test_the_next_trial_in_the_pool_is_a_standalone_run_of_its_point(sweep, tmp_
     assert "FAULT" not in log and "trial: completed; run directory: " in log
     # slurm-wlm's srun is installed on the test machine, which is no SLURM allocation: Lightning's warning stays out.
     assert "`srun`" not in log and "`srun`" not in result.stderr
+
+
+def test_the_server_is_never_forked_from_a_process_running_a_thread():
+    """A fork holds only the thread that forked: a lock another thread held would stay held in every trial."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, name="holder")
+    thread.start()
+    try:
+        with pytest.raises(RuntimeError, match="holder"):
+            warm.start_server([])
+    finally:
+        release.set()
+        thread.join()

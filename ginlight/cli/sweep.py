@@ -9,9 +9,6 @@ Running the same command again continues the sweep; see docs/sweeps.md.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.forkserver
-import os
 import signal
 import sys
 from typing import Sequence
@@ -56,38 +53,16 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _start_warm_worker() -> None:
-    """Starts the warm worker that trials fork from (ginlight.sweep.warm, docs/sweeps.md) now, so that it imports
-    the stack and the config's own modules while this process imports the sweep's.
-
-    Its console is /dev/null: it outlives this process by the seconds Python takes to exit,
-    and must not hold open a pipe that reads this command's output. (Trials write to their logs.)
-    """
-    multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["ginlight.sweep.warm", *parsing.own_modules(FLAGS.gin_file, FLAGS.gin_search_paths, FLAGS.project)])
-    sys.stdout.flush()
-    sys.stderr.flush()
-    console = [os.dup(1), os.dup(2)]
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        multiprocessing.forkserver.ensure_running()
-    finally:
-        for fd, saved in enumerate(console, 1):
-            os.dup2(saved, fd)
-            os.close(saved)
-        os.close(null)
-
-
 def main(argv: Sequence[str]) -> int:
     # A scheduler's SIGTERM or a closed terminal stop the sweep like Ctrl-C: running trials are requeued.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     try:
-        if FLAGS.launcher == "local":
-            _start_warm_worker()
         from ginlight import sweep  # imports Optuna and Lightning: kept out of --help
+        from ginlight.sweep import warm
+
+        if FLAGS.launcher == "local":  # trials fork from a fork of this process, which has imported the stack
+            warm.start_server(parsing.own_modules(FLAGS.gin_file, FLAGS.gin_search_paths, FLAGS.project))
 
         space = sweep.load_search_space(FLAGS.sweep, FLAGS.sweep_file)
         launcher = None

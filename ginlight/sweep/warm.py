@@ -2,10 +2,13 @@
 
 Starting Python and importing torch, Lightning, torchmetrics and ginlight takes
 seconds, most of a short trial. So the sweep starts trials through
-``multiprocessing``'s forkserver, with those modules and the config's own preloaded
-(``set_forkserver_preload``): the server imports them once, before it has started
-any thread, CUDA or data loading, and forks a fresh process per trial. ``ginlight-sweep``
-starts the server first thing, so that it imports while the sweep process imports too.
+``multiprocessing``'s forkserver, a server that holds those modules, imports the config's
+own (its preload), has started no thread, CUDA or data loading, and forks a fresh process
+per trial. ``ginlight-sweep`` makes that server a fork of itself (:func:`start_server`) once
+it has imported the stack, before its check, its study and its threads: the stack is
+imported once per sweep, not once more by a fresh interpreter. A library caller of
+:func:`ginlight.sweep.run_sweep` gets ``multiprocessing``'s own server, a fresh
+interpreter that preloads this module.
 
 A trial is still a process of its own, as ``python -m ginlight.cli.trial`` is: its
 own gin state, seed, run directory and outcome file; its own session (a terminal's
@@ -17,26 +20,63 @@ a process it started itself (:class:`Forked`).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Iterable, Mapping
 
 # The server preloads this module: with ginlight's runner (torch, Lightning), what else a run imports as it
-# starts: torchmetrics, TensorBoard's writer (the default logger), Optuna (a pruned trial reports to its study).
+# starts: torchmetrics, TensorBoard's writer (the default logger), Optuna and its storage's SQLAlchemy and Alembic
+# (a pruned trial reports to its study; the sweep opens that study anyway).
 import optuna  # noqa: F401
 import torch
 import torch.utils.tensorboard  # noqa: F401
 import torchmetrics  # noqa: F401
 
 from ginlight import internals, rundir
+from ginlight.gin import registry
 from ginlight.sweep.trial import TrialSpec, report
 
-__all__ = ["WarmStart", "Forked"]
+for _module in internals.OPTUNA_STORAGE_MODULES:
+    importlib.import_module(_module)
+
+__all__ = ["WarmStart", "Forked", "start_server"]
+
+
+def start_server(modules: Iterable[str]) -> None:
+    """Starts the warm server as a fork of this process, which has imported this module and so the stack; the
+    server then imports ``modules`` (the config's own). Call it before starting any thread.
+
+    Before the fork, the catalog of the stack's components is built (each trial's parse reads it) and
+    every object is moved out of the garbage collector's sight (``gc.freeze``): a trial's collections
+    then neither walk nor write to the pages of the hundreds of thousands of objects it inherits.
+    """
+    running = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
+    if running:
+        raise RuntimeError(f"the warm server must be forked before any thread starts; running: {running}")
+    registry.components()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    internals.fork_forkserver(modules, _as_a_fresh_server)
+
+
+def _as_a_fresh_server() -> None:
+    """In the forked server: what a fresh one has. Its console is /dev/null: it outlives the sweep by the
+    seconds Python takes to exit, and must not hold open a pipe that reads the sweep's output (trials write to
+    their logs). The sweep's own signal handlers are not a trial's."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 class Forked:
