@@ -195,15 +195,15 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
 
 
 @contextlib.contextmanager
-def recorded_threads(record: Mapping[str, Any], what: str) -> Iterator[None]:
-    """torch's intra-op thread count set to the one ``record`` (a ``run.json``) holds while the block runs,
+def recorded_threads(record: rundir.RunRecord, what: str) -> Iterator[None]:
+    """torch's intra-op thread count set to the one ``record`` holds while the block runs,
     and as it was afterwards; a warning where it cannot be.
 
     On the CPU a run's weights depend bit for bit on how many threads split each
     operation, so ``--resume`` and ``--reproduce`` run with the run's count whatever
     ``OMP_NUM_THREADS`` says now. ``what`` starts the message, "Resuming RUN".
     """
-    recorded, saved = record.get("torch_threads"), torch.get_num_threads()
+    recorded, saved = record.torch_threads, torch.get_num_threads()
     if recorded is None:
         rank_zero_warn(f"{what}: its {rundir.RECORD} records no thread count (written before ginlight recorded "
                        f"it), so it runs with this process's {saved} intra-op threads; on the CPU a count other than "
@@ -224,13 +224,13 @@ def recorded_threads(record: Mapping[str, Any], what: str) -> Iterator[None]:
 def _completed(run: rundir.RunDir) -> RunResult | None:
     """The outcome of ``run`` when it completed already, None when it is a training run to resume."""
     record = run.read_record()
-    if record.get("stage", "fit") != "fit":
-        raise ConfigError(f"run '{run.path}' ran --stage={record['stage']}; only training runs can be resumed.",
+    if record.stage != "fit":
+        raise ConfigError(f"run '{run.path}' ran --stage={record.stage}; only training runs can be resumed.",
                           hint="Run the stage again instead.")
-    if record.get("status") != Status.COMPLETED:
+    if record.status != Status.COMPLETED:
         return None
     rank_zero_info(f"Run {run.path} already completed; there is nothing to resume.")
-    return RunResult(run.path, Status.COMPLETED, record.get("metrics", {}), record.get("best_checkpoint"))
+    return RunResult(run.path, Status.COMPLETED, record.metrics, record.best_checkpoint)
 
 
 def _remove_checkpoints_after(last: Path) -> None:
@@ -338,7 +338,7 @@ def _execute(
             raise
         writer = _record_config(experiment, trainer, path, seed)
         writer.listeners.append(feed.on_stage_start)  # the loggers get the files the writer has just written
-        record = rundir.RunRecord(path)
+        record = rundir.RunRecord.read(path) if resuming else rundir.RunRecord(path)
         if resuming:
             record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
         else:
@@ -347,7 +347,8 @@ def _execute(
             # the cores unless OMP_NUM_THREADS says otherwise): the record holds the count the run ran with.
             writer.listeners.append(functools.partial(_record_threads, record))
             record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
-                          **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
+                          **source.snapshot(rundir.RunDir(path).patch, rundir.RunDir(path).sources, source.user_modules()), tags=list(tags),
+                          notes=notes)
             _send_tags(trainer, tags, notes)
         feed.started(record)  # each logger's run id, before training: a killed run is resumed to it
         if slurm.job() is not None:  # its job id lets a requeued job find this run again

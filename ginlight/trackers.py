@@ -67,10 +67,8 @@ from ginlight.gin import config
 from ginlight.errors import ConfigError
 
 __all__ = ["prepare", "bind_locations", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
-           "mlflow_artifact_location", "store_root", "run_directory", "RECORD_KEY"]
+           "mlflow_artifact_location", "store_root", "run_directory"]
 
-#: The ``run.json`` entry: ``{"root": where loggers bound without a location write, "runs": [one per logger]}``.
-RECORD_KEY = "trackers"
 #: The run's files that every logger gets.
 FILES = (rundir.OPERATIVE_CONFIG, rundir.CONFIG, rundir.RECORD)
 _MLFLOW = "lightning.pytorch.loggers.MLFlowLogger"
@@ -279,7 +277,7 @@ def _entry(runs: list[dict[str, Any]], index: int, logger: Logger) -> dict[str, 
 
 
 def _recorded(run_dir: Path) -> dict[str, Any]:
-    return rundir.RunRecord(run_dir).data.get(RECORD_KEY) or {}
+    return rundir.RunRecord.read(run_dir).trackers
 
 
 class TrackerFeed:
@@ -293,7 +291,8 @@ class TrackerFeed:
         loggers: the trainer's loggers, as :func:`connect` started them.
         labels: hyperparameters every logger gets besides the bindings (run directory, sweep, rerun).
         extras: per logger, hyperparameters of its own (the original's tracker run id).
-        entry: the ``run.json`` entry (:data:`RECORD_KEY`), updated with failures.
+        entry: the ``run.json`` entry ``trackers``: ``{"root": where loggers bound without a location write,
+            "runs": [one per logger]}``, updated with failures.
     """
 
     def __init__(self, run_dir: Path, loggers: list[Logger], labels: dict[str, Any],
@@ -306,7 +305,7 @@ class TrackerFeed:
 
     def started(self, record: rundir.RunRecord) -> None:
         """Records each logger's run in ``run.json``, before the stage, so that a killed run can be resumed."""
-        record.update(**{RECORD_KEY: self.entry})
+        record.update(trackers=self.entry)
 
     def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Sends the bindings, counts, labels and the run's files to every logger."""
@@ -327,7 +326,7 @@ class TrackerFeed:
                 run["error"] = f"{type(exc).__name__}: {_first_line(exc)}"
                 failed = True
         if failed:
-            record.update(**{RECORD_KEY: self.entry})
+            record.update(trackers=self.entry)
 
 
 def flat_bindings() -> dict[str, Any]:
@@ -354,7 +353,7 @@ def _parameter_counts(module: LightningModule) -> dict[str, int]:
 
 def _git(run_dir: Path) -> dict[str, Any]:
     """The commit ``run.json`` recorded, and whether the tree was dirty; nothing outside a git work tree."""
-    git = rundir.RunRecord(run_dir).data.get("git") or {}
+    git = rundir.RunRecord.read(run_dir).git or {}
     return {f"ginlight/git_{key}": git[key] for key in ("commit", "dirty") if git.get(key) is not None}
 
 

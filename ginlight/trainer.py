@@ -43,7 +43,7 @@ def trainer_defaults() -> dict[str, str]:
     return {
         "default_root_dir": "<the run directory>",
         "deterministic": repr(DETERMINISTIC),
-        "logger": "@TensorBoardLogger(save_dir=<the run directory>, name='tensorboard', version='')",
+        "logger": f"@TensorBoardLogger(save_dir=<the run directory>, name='{rundir.TENSORBOARD}', version='')",
         "callbacks": "[ModelCheckpoint if configured, LastCheckpoint, LearningRateMonitor if a scheduler, "
                      f"TQDMProgressBar(refresh_rate={PROGRESS_BAR_REFRESH_RATE})]",
     }
@@ -88,7 +88,7 @@ def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path,
     if not isinstance(system, System):  # the System checks its loss itself, where it logs it
         trainer.callbacks.append(NonFiniteLossCheck())
     if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
-        trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
+        trainer.callbacks.append(PredictionWriter(output_dir=str(rundir.RunDir(run_dir).predictions)))
     return trainer
 
 
@@ -182,5 +182,5 @@ def _default_logger(run_dir: Path) -> Any:
     if config.is_bound("lightning.Trainer", "logger"):
         return None  # call_configurable keeps the user's
     return config.call_configurable(
-        "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name="tensorboard", version="",
+        "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name=rundir.TENSORBOARD, version="",
     )

@@ -140,7 +140,7 @@ def run(gin_files: Sequence[str | os.PathLike], bindings: Sequence[str], *, sear
 def _failed_run(run: rundir.RunDir, message: str) -> Outcome:
     """A run that failed: its directory and the metrics it recorded, if it got that far."""
     try:
-        metrics = run.read_record().get("metrics", {})
+        metrics = run.read_record().metrics
     except ConfigError:  # no record, or one cut short
         metrics = {}
     return Outcome(Status.FAILED, str(run.path) if run.recognises(run.path) else None, metrics, TrialError("run", message))
