@@ -156,7 +156,8 @@ def _imports(a: Config, b: Config) -> dict[str, list[str]]:
 
 
 def _code(a: Config, b: Config) -> list[str] | None:
-    """What differs in the code two runs recorded (:meth:`ginlight.rundir.RunRecord.code_differences`); None unless both are runs."""
+    """What differs in the code two runs recorded (:meth:`ginlight.rundir.RunRecord.code_differences`); None
+    unless both are runs."""
     if a.record is None or b.record is None:
         return None
     return a.record.code_differences(b.record)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import re
 from typing import Any, Iterable, Iterator
 
@@ -148,6 +149,13 @@ def is_multiprocessing_launcher(launcher: object) -> bool:
     from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
     return isinstance(launcher, _MultiProcessingLauncher)
+
+
+def started_by_lightning_launcher() -> bool:
+    """Whether Lightning's DDP launcher started this process, one of a run's other ranks, by running the command
+    again: its private ``_SubprocessScriptLauncher`` gives each process it starts ``LOCAL_RANK`` 1 and up in a copy
+    of its own environment, where it sets 0; checked on lightning 2.6.6."""
+    return int(os.environ.get("LOCAL_RANK") or 0) > 0
 
 
 def auto_accelerator() -> str:

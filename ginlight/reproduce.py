@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from ginlight import rundir
 from ginlight.errors import ConfigError, RunError
-from ginlight.experiment import RUN_DIR_ENV, recorded_threads, train
+from ginlight.experiment import recorded_threads, train
 from ginlight.rundir import Status
 
 __all__ = ["compare", "reproduce", "Comparison", "REPORT"]
@@ -159,7 +159,7 @@ def reproduce(
             stage=record.stage, ckpt_path=record.ckpt_path,
             root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv, trust=True,
         )
-    if os.environ.get(RUN_DIR_ENV):  # a DDP rank other than 0: rank 0 compares
+    if not result.recorded:  # a DDP rank other than 0: rank 0 compares
         return Comparison(original, result.run_dir)
     if result.status != Status.COMPLETED:
         raise RunError(f"the rerun in {result.run_dir} was {result.status}; there is nothing to compare.")

@@ -437,7 +437,8 @@ def _arm(hint: Any) -> Any:
 
 
 def _items(hint: Any) -> Any:
-    """What a list or dict field holds, by its annotation: ``str`` for ``list[str]``, ``float`` for ``dict[str, float]``."""
+    """What a list or dict field holds, by its annotation: ``str`` for ``list[str]``, ``float`` for
+    ``dict[str, float]``."""
     args = typing.get_args(_arm(hint))
     return args[-1] if typing.get_origin(_arm(hint)) in (list, dict) and args else Any
 

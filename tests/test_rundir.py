@@ -76,7 +76,8 @@ def test_an_older_record_reads_with_the_defaults_of_what_it_lacks_and_keeps_what
     old = {"status": "completed", "metrics": {"val/loss": 0.25}, "seed": 3, "added_by_hand": [1, 2]}
     (tmp_path / rundir.RECORD).write_text(json.dumps(old))
     record = rundir.RunDir(tmp_path).read_record()
-    assert (record.schema, record.stage, record.torch_threads, record.tags, record.resumptions) == (1, "fit", None, [], [])
+    assert (record.schema, record.stage, record.torch_threads, record.tags, record.resumptions) == (
+        1, "fit", None, [], [])
     assert (record.status, record.metrics, record.seed, record.problems) == ("completed", {"val/loss": 0.25}, 3, [])
     record.update(notes="read again")  # written back in this version's layout, the unknown key kept
     saved = json.loads((tmp_path / rundir.RECORD).read_text())

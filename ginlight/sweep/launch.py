@@ -19,7 +19,6 @@ stops itself (Ctrl-C, SIGTERM) is re-enqueued the same way at once.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import signal
@@ -33,7 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from ginlight import pruning, rundir
+from ginlight import runcontext, rundir
 from ginlight.errors import ConfigError
 from ginlight.rundir import Status
 from ginlight.sweep.reports import FINISHED, TrialRow, best_of, trial_name, trial_rows
@@ -301,7 +300,7 @@ class Workers:
         """Runs one trial's process; its console output goes to ``logs/trial-NNN.log``, its outcome file beside."""
         log, outcome = trial_log(self.sweep_dir, run_dir.name), outcome_file(self.sweep_dir, run_dir.name)
         spec = self.trial_of([p.binding(values[p.key]) for p in self.space], run_dir, outcome)
-        env = {**self.env, pruning.TRIAL_ENV: json.dumps({**self.report_to, "number": number})}
+        env = {**self.env, **runcontext.trial_environment({**self.report_to, "number": number})}
         start = time.monotonic()
         with self.lock:
             if self.stop.is_set():
