@@ -101,7 +101,7 @@ class RunResult:
     """
 
     run_dir: Path
-    status: str
+    status: Status
     metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
     recorded: bool = True

@@ -1,8 +1,9 @@
 """Run directories: one per run, never reused, holding everything needed to rerun it.
 
 This module is the one place that knows a run directory's layout. :class:`RunDir`
-opens one, reads its record and finds its checkpoints; :class:`RunRecord` writes
-``run.json``; every other module goes through them.
+opens one, names every file and folder in it and finds its checkpoints; :class:`RunRecord`
+reads and writes ``run.json``; :func:`store_config` and :func:`stored_config` are the keys
+ginlight adds to a checkpoint. Every other module goes through them.
 """
 
 from __future__ import annotations
