@@ -88,7 +88,6 @@ _PACKAGES = {
 _QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
-
 @dataclass(frozen=True)
 class _Locations:
     """Where the loggers being built write: the run's tracker root, and its run directory once it has one."""
