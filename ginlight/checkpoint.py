@@ -2,7 +2,7 @@
 weights' hash.
 
 Every checkpoint a ginlight run writes holds the run's operative config under
-``checkpoint["ginlight"]`` (:class:`ginlight.callbacks.OperativeConfigWriter`), so a
+``checkpoint["ginlight"]`` (:func:`ginlight.rundir.store_config`), so a
 checkpoint alone is enough to rebuild its System (:func:`ginlight.load_system`). It
 also holds the random number generators' states
 (:class:`ginlight.callbacks.RandomStateInCheckpoint`), so that training resumed
@@ -106,13 +106,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def has_stored_config(path: str | os.PathLike) -> bool:
     """Whether the checkpoint at ``path`` holds a ginlight config."""
-    return _stored_config(read_checkpoint(path)) is not None
-
-
-def _stored_config(checkpoint: dict[str, Any]) -> str | None:
-    entry = checkpoint.get("ginlight")
-    text = entry.get("operative_config") if isinstance(entry, dict) else None
-    return text if isinstance(text, str) else None
+    return rundir.stored_config(read_checkpoint(path)) is not None
 
 
 def checkpoint_of(path: str | os.PathLike) -> Path:
@@ -141,7 +135,7 @@ def stored_config_file(checkpoint_path: str | os.PathLike, read: dict[str, Any] 
     names the checkpoint instead.
     """
     checkpoint_path = Path(checkpoint_path)
-    text = _stored_config(read if read is not None else read_checkpoint(checkpoint_path))
+    text = rundir.stored_config(read if read is not None else read_checkpoint(checkpoint_path))
     if text is None:
         raise ConfigError(
             f"checkpoint '{checkpoint_path}' holds no ginlight config; it was not written by a ginlight run.",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ginlight import rundir
-from ginlight.gin import reading, source
+from ginlight.gin import reading
 from ginlight.gin.reading import Macro
 from ginlight.errors import ConfigError
 
@@ -40,7 +40,7 @@ class Config:
     bindings: dict[tuple[str, str], Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     metrics: dict[str, float] | None = None
-    record: dict[str, Any] | None = None
+    record: rundir.RunRecord | None = None
 
     def resolve(self, value: Any, depth: int = 0) -> Any:
         """``value`` with each ``%MACRO`` replaced by what it is bound to (an unbound one stays)."""
@@ -64,7 +64,7 @@ def read_config(path: str | os.PathLike, search_paths: Sequence[str | os.PathLik
         config = _read(path, run.operative_config, search_paths)
         if run.record_file.is_file():
             config.record = run.read_record()
-            config.metrics = config.record.get("metrics") or {}
+            config.metrics = config.record.metrics
         return config
     if not path.is_file():
         raise ConfigError(f"'{path}' not found.", hint="Pass two run directories or gin files.")
@@ -156,17 +156,18 @@ def _imports(a: Config, b: Config) -> dict[str, list[str]]:
 
 
 def _code(a: Config, b: Config) -> list[str] | None:
-    """What differs in the code two runs recorded (:func:`ginlight.gin.source.differences`); None unless both are runs."""
+    """What differs in the code two runs recorded (:meth:`ginlight.rundir.RunRecord.code_differences`); None
+    unless both are runs."""
     if a.record is None or b.record is None:
         return None
-    return source.differences(a.record, b.record)
+    return a.record.code_differences(b.record)
 
 
 def _versions(a: Config, b: Config) -> dict[str, dict[str, str | None]] | None:
     """The package versions that differ between two runs; None unless both are runs."""
     if a.record is None or b.record is None:
         return None
-    versions_a, versions_b = a.record.get("versions") or {}, b.record.get("versions") or {}
+    versions_a, versions_b = a.record.versions, b.record.versions
     return {name: {"a": versions_a.get(name), "b": versions_b.get(name)}
             for name in sorted({*versions_a, *versions_b}) if versions_a.get(name) != versions_b.get(name)}
 

@@ -12,6 +12,7 @@ Lightning agree on every rank.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -22,8 +23,6 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from ginlight.errors import ConfigError
 
 __all__ = ["launched_rank", "srun_tasks", "from_rank_zero"]
-
-_group: Any = None
 
 
 def launched_rank() -> int | None:
@@ -53,7 +52,6 @@ def srun_tasks() -> SLURMEnvironment | None:
 
 def from_rank_zero(value: Any) -> Any:
     """Rank 0's ``value`` on every rank; every rank must call it, in the same order."""
-    global _group
     if not dist.is_initialized():
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         tasks = srun_tasks()
@@ -62,8 +60,13 @@ def from_rank_zero(value: Any) -> Any:
         else:  # the address and port Lightning derives from the node list and job id
             dist.init_process_group(backend=backend, init_method=f"tcp://{tasks.main_address}:{tasks.main_port}",
                                     rank=tasks.global_rank(), world_size=tasks.world_size())
-    if _group is None:
-        _group = dist.new_group(backend="gloo")  # objects travel on the CPU whatever the device backend
     shared = [value]
-    dist.broadcast_object_list(shared, src=0, group=_group)
+    dist.broadcast_object_list(shared, src=0, group=_objects_group())
     return shared[0]
+
+
+@functools.cache
+def _objects_group() -> Any:
+    """The gloo group rank 0's choices travel on, whatever the device backend: made once per process, and kept, as
+    the process group it belongs to is (a resource of the process, not state of a run)."""
+    return dist.new_group(backend="gloo")

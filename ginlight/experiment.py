@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from ginlight import checkpoint, distributed, internals, pruning, rundir, slurm, trackers
+from ginlight import checkpoint, distributed, internals, pruning, runcontext, rundir, slurm, trackers
 from ginlight.gin import check, failures, lookup, operative, parsing, project, reading, registry, source
 from ginlight.gin.parsed import ParsedConfig
 from ginlight.gin import trust as trust_policy
@@ -34,6 +34,7 @@ from ginlight.callbacks import LastCheckpoint, OperativeConfigWriter
 from ginlight.errors import ConfigError, RunError
 from ginlight.config_carrier import GinConfigCarrier
 from ginlight.dry_run import check_system, trains_on_cpu
+from ginlight.runcontext import RunContext
 from ginlight.rundir import Status
 from ginlight.stages import STAGES
 from ginlight.system import ADAPTER_TYPES, System
@@ -43,10 +44,6 @@ from ginlight.trainer import (DETERMINISTIC, build_trainer, gin_calls, sigint_fi
 __all__ = ["Experiment", "RunResult", "train", "resume", "build_experiment", "load_system", "register_all",
            "recorded_threads", "check_config", "config_problems", "gin_roots"]
 
-# Lightning's DDP launcher reruns the command once per extra rank; these tell
-# those processes which run directory and seed rank 0 chose.
-RUN_DIR_ENV = "GINLIGHT_RUN_DIR"
-SEED_ENV = "GINLIGHT_SEED"
 _EXPERIMENT = "ginlight.Experiment"
 
 
@@ -105,7 +102,7 @@ class RunResult:
     """
 
     run_dir: Path
-    status: str
+    status: Status
     metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
     recorded: bool = True
@@ -154,9 +151,8 @@ def train(
                 trust_policy.check(stored, trust, chosen=project.module_names(projects),
                                    origin=checkpoint.stored_config_origin(ckpt_path), spell=_trust_arguments)
             gin_files = [stored, *gin_files]
-        return _execute(gin_files, bindings, search_paths=search_paths, projects=projects, stage=stage,
-                        ckpt_path=ckpt_path, root_dir=root_dir, run_dir=run_dir, name=name, argv=argv,
-                        tags=tags, notes=notes)
+        return _execute(_Request(gin_files, bindings, search_paths, projects, stage, ckpt_path, root_dir, run_dir,
+                                 name, argv, runcontext.inherited(), tags=tags, notes=notes))
 
 
 def _trust_arguments(names: list[str]) -> str:
@@ -173,6 +169,11 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
     run is left as it is. Raises :class:`ConfigError` when ``run_dir`` is not a
     training run.
     """
+    return _resume(run_dir, argv, runcontext.inherited())
+
+
+def _resume(run_dir: str | os.PathLike, argv: Sequence[str] | None, inherited: runcontext.Inherited) -> RunResult:
+    """:func:`resume`, in a process that has read what it inherited (:func:`ginlight.runcontext.inherited`)."""
     run = rundir.RunDir.open(run_dir, needs=(rundir.RECORD, rundir.OPERATIVE_CONFIG))
     path = run.path
     done = _completed(run)  # left as it is, unheld: nothing runs a completed run again
@@ -180,7 +181,7 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
         return done
     # One writer per run: a second process resuming it (or a requeued job beside a manual --resume) stops here.
     # The ranks that share rank 0's run write nothing and hold nothing.
-    writer = not os.environ.get(RUN_DIR_ENV) and not distributed.launched_rank()
+    writer = inherited.run_dir is None and not distributed.launched_rank()
     with run.hold() if writer else contextlib.nullcontext():
         done = _completed(run)  # by a process that held it a moment ago
         if done is not None:
@@ -190,21 +191,21 @@ def resume(run_dir: str | os.PathLike, *, argv: Sequence[str] | None = None) -> 
             checkpoint.read_checkpoint(last)  # a file cut short by a kill fails here, with what to do
         _remove_checkpoints_after(last)
         with recorded_threads(run.read_record(), f"Resuming {path}"):
-            return _execute([run.operative_config.resolve()], (), search_paths=(), projects=(), stage="fit",
-                            ckpt_path=str(last) if last.is_file() else None, root_dir=path.parent, run_dir=path,
-                            name=None, argv=argv, resuming=True)
+            return _execute(_Request([run.operative_config.resolve()], (), (), (), "fit",
+                                     str(last) if last.is_file() else None, path.parent, path, None, argv, inherited,
+                                     resuming=True))
 
 
 @contextlib.contextmanager
-def recorded_threads(record: Mapping[str, Any], what: str) -> Iterator[None]:
-    """torch's intra-op thread count set to the one ``record`` (a ``run.json``) holds while the block runs,
+def recorded_threads(record: rundir.RunRecord, what: str) -> Iterator[None]:
+    """torch's intra-op thread count set to the one ``record`` holds while the block runs,
     and as it was afterwards; a warning where it cannot be.
 
     On the CPU a run's weights depend bit for bit on how many threads split each
     operation, so ``--resume`` and ``--reproduce`` run with the run's count whatever
     ``OMP_NUM_THREADS`` says now. ``what`` starts the message, "Resuming RUN".
     """
-    recorded, saved = record.get("torch_threads"), torch.get_num_threads()
+    recorded, saved = record.torch_threads, torch.get_num_threads()
     if recorded is None:
         rank_zero_warn(f"{what}: its {rundir.RECORD} records no thread count (written before ginlight recorded "
                        f"it), so it runs with this process's {saved} intra-op threads; on the CPU a count other than "
@@ -225,13 +226,13 @@ def recorded_threads(record: Mapping[str, Any], what: str) -> Iterator[None]:
 def _completed(run: rundir.RunDir) -> RunResult | None:
     """The outcome of ``run`` when it completed already, None when it is a training run to resume."""
     record = run.read_record()
-    if record.get("stage", "fit") != "fit":
-        raise ConfigError(f"run '{run.path}' ran --stage={record['stage']}; only training runs can be resumed.",
+    if record.stage != "fit":
+        raise ConfigError(f"run '{run.path}' ran --stage={record.stage}; only training runs can be resumed.",
                           hint="Run the stage again instead.")
-    if record.get("status") != Status.COMPLETED:
+    if record.status != Status.COMPLETED:
         return None
     rank_zero_info(f"Run {run.path} already completed; there is nothing to resume.")
-    return RunResult(run.path, Status.COMPLETED, record.get("metrics", {}), record.get("best_checkpoint"))
+    return RunResult(run.path, Status.COMPLETED, record.metrics, record.best_checkpoint)
 
 
 def _remove_checkpoints_after(last: Path) -> None:
@@ -269,117 +270,197 @@ def _torch_flags_restored():
 _CUBLAS_WORKSPACE = "CUBLAS_WORKSPACE_CONFIG"  # set by Lightning for deterministic cuBLAS
 
 
-@_torch_flags_restored()
-def _execute(
-    gin_files: Sequence[str | os.PathLike],
-    bindings: Sequence[str],
-    *,
-    search_paths: Sequence[str | os.PathLike],
-    projects: Sequence[str],
-    stage: str,
-    ckpt_path: str | None,
-    root_dir: str | os.PathLike,
-    run_dir: str | os.PathLike | None,
-    name: str | None,
-    argv: Sequence[str] | None,
-    resuming: bool = False,
-    tags: Sequence[str] = (),
-    notes: str | None = None,
-) -> RunResult:
-    """:func:`train`, or with ``resuming`` :func:`resume`, once the config's files are known."""
-    if not gin_files and not bindings:
-        raise ConfigError("nothing to run: no gin file and no bindings.",
-                          hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
-    parsed = parsing.load(gin_files, bindings, search_paths, projects)
-    run_name = name or (rundir.name_for(parsed.files[0]) if parsed.files else "run")
-    # A requeued SLURM job runs its script again: each training run in it continues its own.
-    if stage == "fit" and not resuming and slurm.job() is not None:
-        continued = slurm.run_to_continue((root_dir, _debug_root(root_dir)), run_dir, run_name,
-                                          parsed.merged_input, ckpt_path)
-        if continued is not None:
-            return resume(continued, argv=argv)
-    trackers.prepare(parsed, root_dir, Path(run_dir) if resuming else None)  # before anything is built: loggers
-    if not resuming and not os.environ.get(RUN_DIR_ENV):  # a resumed config ran already; a DDP rank's rank 0 checked
-        for warning in check_config(parsed):
-            print(f"warning: {warning}", file=sys.stderr)
-    inherited_dir = os.environ.get(RUN_DIR_ENV)
-    launched = None if inherited_dir else distributed.launched_rank()  # torchrun and the like
-    seed = int(os.environ[SEED_ENV]) if inherited_dir else _choose_seed()
-    if launched is not None:
-        seed = distributed.from_rank_zero(seed)
-    _apply_seed(seed)
-    experiment = build_experiment(parsed)
-    if isinstance(experiment.system, System) and not inherited_dir and experiment.dry_run:
-        if trains_on_cpu(experiment.trainer):
-            _build(lambda: check_system(experiment.system, stage, uses_datamodule=experiment.datamodule is not None),
-                   parsed)
-        else:
-            rank_zero_info("The dry run is skipped: the run trains on an accelerator (docs/performance.md).")
-    if launched:  # not rank 0: wait for the directory rank 0 creates
-        inherited_dir = distributed.from_rank_zero(None)
-    if inherited_dir:  # a DDP rank started by rank 0: it shares rank 0's directory and writes nothing
-        trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, Path(inherited_dir), stage),
-                         parsed)
-        _run_stage(experiment, trainer, stage, ckpt_path)
-        return RunResult(Path(inherited_dir), Status.COMPLETED, _final_metrics(trainer), recorded=False)
+@dataclass(frozen=True)
+class _Request:
+    """What :func:`train` or :func:`resume` asks of a run, once the config's files are known; see :func:`train`."""
 
-    if resuming:
-        path, hold = Path(run_dir), contextlib.nullcontext()  # held by resume()
-    else:
-        path, hold = _new_run_dir(_debug_root(root_dir) if experiment.debug else root_dir, run_dir, run_name,
-                                  parsed.merged_input)
+    gin_files: Sequence[str | os.PathLike]
+    bindings: Sequence[str]
+    search_paths: Sequence[str | os.PathLike]
+    projects: Sequence[str]
+    stage: str
+    ckpt_path: str | None
+    root_dir: str | os.PathLike
+    run_dir: str | os.PathLike | None
+    name: str | None
+    argv: Sequence[str] | None
+    inherited: runcontext.Inherited  # what this process was started with (a rank of a run, a sweep's trial)
+    resuming: bool = False
+    tags: Sequence[str] = ()
+    notes: str | None = None
+
+
+@dataclass
+class _Recording:
+    """A run under way in the process that writes it: its trainer, and what records it."""
+
+    trainer: Trainer
+    feed: trackers.TrackerFeed
+    writer: OperativeConfigWriter
+    record: rundir.RunRecord
+
+
+@_torch_flags_restored()
+def _execute(request: _Request) -> RunResult:
+    """:func:`train`, or :func:`resume`, once the config's files are known: read the config, agree across ranks,
+    build, record, run, end."""
+    parsed, run_name = _read_config(request)
+    continued = _continued_job(request, parsed, run_name)
+    if continued is not None:
+        return _resume(continued, request.argv, request.inherited)
+    root, seed, launched = _agree(request, parsed)
+    experiment = _build_experiment(request, parsed, root, seed)
+    if request.inherited.run_dir is not None or launched:  # not rank 0: it shares rank 0's directory
+        run_dir = request.inherited.run_dir or Path(distributed.from_rank_zero(None))
+        return _run_rank(request, parsed, experiment, RunContext(run_dir, root, seed, False, request.inherited.trial))
+    path, hold = _run_directory(request, experiment, parsed, run_name)
     if launched == 0:
         distributed.from_rank_zero(str(path.resolve()))
-    with hold, rundir.console_to_file(path / rundir.LOG):
-        try:
-            trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, path, stage), parsed)
-            feed = trackers.connect(trainer, path, parsed, resuming=resuming)  # a store down fails here
-        except ConfigError:
-            if not resuming:
-                shutil.rmtree(path)
-            raise
-        writer = _record_config(experiment, trainer, path, seed)
-        writer.listeners.append(feed.on_stage_start)  # the loggers get the files the writer has just written
-        record = rundir.RunRecord(path)
-        if resuming:
-            record.resumed(ckpt_path, source.fingerprint(source.user_modules()))
+    context = RunContext(path, root, seed, True, request.inherited.trial)
+    with hold, rundir.console_to_file(rundir.RunDir(path).log):
+        return _run_and_end(request, context, experiment, _record(request, parsed, context, experiment))
+
+
+def _read_config(request: _Request) -> tuple[ParsedConfig, str]:
+    """Parses the config; returns it, and the run's name."""
+    if not request.gin_files and not request.bindings:
+        raise ConfigError("nothing to run: no gin file and no bindings.",
+                          hint="Pass --gin_file=your.gin (or --ckpt_path of a ginlight checkpoint).")
+    parsed = parsing.load(request.gin_files, request.bindings, request.search_paths, request.projects)
+    return parsed, request.name or (rundir.name_for(parsed.files[0]) if parsed.files else "run")
+
+
+def _continued_job(request: _Request, parsed: ParsedConfig, run_name: str) -> Path | None:
+    """The run an earlier attempt of this SLURM job started: a requeued job runs its script again, and each
+    training run in it continues its own."""
+    if request.stage != "fit" or request.resuming or slurm.job() is None:
+        return None
+    return slurm.run_to_continue((request.root_dir, _debug_root(request.root_dir)), request.run_dir, run_name,
+                                 parsed.merged_input, request.ckpt_path)
+
+
+def _agree(request: _Request, parsed: ParsedConfig) -> tuple[Path, int, int | None]:
+    """What the ranks of a run agree on: the trackers' root, the seed, and this process's rank where a launcher
+    started every rank (None otherwise); the config is checked by the process that starts the run."""
+    inherited = request.inherited
+    root = trackers.prepare(parsed, request.root_dir, Path(request.run_dir) if request.resuming else None)
+    if not request.resuming and inherited.run_dir is None:  # a resumed config ran already; rank 0 checked
+        for warning in check_config(parsed):
+            print(f"warning: {warning}", file=sys.stderr)
+    if inherited.run_dir is not None:  # a rank Lightning's launcher started: rank 0 chose
+        return root, inherited.seed, None
+    launched = distributed.launched_rank()  # torchrun and the like
+    seed = _choose_seed()
+    return root, seed if launched is None else distributed.from_rank_zero(seed), launched
+
+
+def _build_experiment(request: _Request, parsed: ParsedConfig, root: Path, seed: int) -> Experiment:
+    """The seeded :class:`Experiment`, its System tried on one batch by the process that starts the run."""
+    _apply_seed(seed)
+    with trackers.building(root):
+        experiment = build_experiment(parsed)
+    if isinstance(experiment.system, System) and request.inherited.run_dir is None and experiment.dry_run:
+        if trains_on_cpu(experiment.trainer):
+            _build(lambda: check_system(experiment.system, request.stage,
+                                        uses_datamodule=experiment.datamodule is not None), parsed)
         else:
-            record.start(list(argv if argv is not None else sys.argv), seed, torch.get_num_threads())
-            # A strategy may change the count as the stage starts (Lightning's DDP gives each rank its share of
-            # the cores unless OMP_NUM_THREADS says otherwise): the record holds the count the run ran with.
-            writer.listeners.append(functools.partial(_record_threads, record))
-            record.update(stage=stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
-                          **source.snapshot(path, source.user_modules()), tags=list(tags), notes=notes)
-            _send_tags(trainer, tags, notes)
-        feed.started(record)  # each logger's run id, before training: a killed run is resumed to it
-        if slurm.job() is not None:  # its job id lets a requeued job find this run again
-            record.update(slurm=slurm.job())
-        status, error = Status.FAILED, None
-        try:
-            with _environment({RUN_DIR_ENV: str(path.resolve()), SEED_ENV: str(seed)}):
-                _run_stage(experiment, trainer, stage, ckpt_path)
-            status = Status.INTERRUPTED if trainer.interrupted else _stopped_by_callback(trainer) or Status.COMPLETED
-        except (KeyboardInterrupt, SystemExit):
-            # Lightning turns SIGINT and SIGTERM into these once it has saved the
-            # interrupt checkpoint; anything else stopping the run is passed on.
-            status = Status.INTERRUPTED
-            if not trainer.interrupted:
-                raise
-        except RunError as exc:
-            error = str(exc)
+            rank_zero_info("The dry run is skipped: the run trains on an accelerator (docs/performance.md).")
+    return experiment
+
+
+def _run_rank(request: _Request, parsed: ParsedConfig, experiment: Experiment, context: RunContext) -> RunResult:
+    """A rank other than 0: it runs the stage in rank 0's directory and records nothing."""
+    trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, context, request.stage), parsed)
+    _run_stage(experiment, trainer, request.stage, request.ckpt_path)
+    return RunResult(context.run_dir, Status.COMPLETED, _final_metrics(trainer), recorded=False)
+
+
+def _run_directory(request: _Request, experiment: Experiment, parsed: ParsedConfig,
+                   run_name: str) -> tuple[Path, contextlib.AbstractContextManager]:
+    """The run's directory and this process's hold on it: the one resumed (held by :func:`resume`), or a new one."""
+    if request.resuming:
+        return Path(request.run_dir), contextlib.nullcontext()
+    root = _debug_root(request.root_dir) if experiment.debug else request.root_dir
+    return _new_run_dir(root, request.run_dir, run_name, parsed.merged_input)
+
+
+def _record(request: _Request, parsed: ParsedConfig, context: RunContext, experiment: Experiment) -> _Recording:
+    """Builds the trainer and starts the run's records: trackers, operative config, ``run.json``. A new run
+    directory is removed again when its trainer or a tracker cannot start."""
+    try:
+        trainer = _build(lambda: build_trainer(experiment.trainer, experiment.system, context, request.stage),
+                         parsed)
+        feed = trackers.connect(trainer, context, parsed, resuming=request.resuming)  # a store down fails here
+    except ConfigError:
+        if not request.resuming:
+            shutil.rmtree(context.run_dir)
+        raise
+    writer = _record_config(experiment, trainer, context.run_dir, context.seed)
+    writer.listeners.append(feed.on_stage_start)  # the loggers get the files the writer has just written
+    if request.resuming:
+        record = rundir.RunRecord.read(context.run_dir)
+        record.resumed(request.ckpt_path, source.fingerprint(source.user_modules()))
+    else:
+        record = _start_record(request, context, trainer, writer)
+    feed.started(record)  # each logger's run id, before training: a killed run is resumed to it
+    if slurm.job() is not None:  # its job id lets a requeued job find this run again
+        record.update(slurm=slurm.job())
+    return _Recording(trainer, feed, writer, record)
+
+
+def _start_record(request: _Request, context: RunContext, trainer: Trainer,
+                  writer: OperativeConfigWriter) -> rundir.RunRecord:
+    """A new run's ``run.json``: what ran, where, from which code; and its tags, also in TensorBoard."""
+    record = rundir.RunRecord(context.run_dir)
+    record.start(list(request.argv if request.argv is not None else sys.argv), context.seed, torch.get_num_threads())
+    # A strategy may change the count as the stage starts (Lightning's DDP gives each rank its share of
+    # the cores unless OMP_NUM_THREADS says otherwise): the record holds the count the run ran with.
+    writer.listeners.append(functools.partial(_record_threads, record))
+    run, ckpt_path = rundir.RunDir(context.run_dir), request.ckpt_path
+    record.update(stage=request.stage, ckpt_path=ckpt_path and str(Path(ckpt_path).resolve()),
+                  **source.snapshot(run.patch, run.sources, source.user_modules()), tags=list(request.tags),
+                  notes=request.notes)
+    _send_tags(trainer, request.tags, request.notes)
+    return record
+
+
+def _run_and_end(request: _Request, context: RunContext, experiment: Experiment,
+                 recording: _Recording) -> RunResult:
+    """Runs the stage, then records how it ended, whatever ended it."""
+    trainer = recording.trainer
+    status, error = Status.FAILED, None
+    try:
+        with runcontext.exported(context):  # for the ranks Lightning's launcher starts
+            _run_stage(experiment, trainer, request.stage, request.ckpt_path)
+        status = Status.INTERRUPTED if trainer.interrupted else _stopped_by_callback(trainer) or Status.COMPLETED
+    except (KeyboardInterrupt, SystemExit):
+        # Lightning turns SIGINT and SIGTERM into these once it has saved the
+        # interrupt checkpoint; anything else stopping the run is passed on.
+        status = Status.INTERRUPTED
+        if not trainer.interrupted:
             raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            raise RunError(error) from exc
-        finally:
-            writer.write()
-            metrics = _final_metrics(trainer)
-            best = _best_checkpoint(trainer)
-            record.finish(status, error, metrics=metrics, best_checkpoint=best,
-                          weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()),
-                          resume_point=_resume_point(trainer))
-            feed.finish(record)
-    return RunResult(path, status, metrics, best)
+    except RunError as exc:
+        error = str(exc)
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise RunError(error) from exc
+    finally:
+        metrics, best = _end(experiment, recording, status, error)
+    return RunResult(context.run_dir, status, metrics, best)
+
+
+def _end(experiment: Experiment, recording: _Recording, status: Status,
+         error: str | None) -> tuple[dict[str, float], str | None]:
+    """Records how the run ended, in its files and its trackers; returns its final metrics and best checkpoint."""
+    trainer = recording.trainer
+    recording.writer.write()
+    metrics, best = _final_metrics(trainer), _best_checkpoint(trainer)
+    recording.record.finish(status, error, metrics=metrics, best_checkpoint=best,
+                            weights_sha256=checkpoint.weights_hash(experiment.system.state_dict()),
+                            resume_point=_resume_point(trainer))
+    recording.feed.finish(recording.record)
+    return metrics, best
 
 
 def gin_roots() -> dict[str, tuple[str, ...]]:
@@ -617,17 +698,3 @@ def _best_checkpoint(trainer: Trainer) -> str | None:
     if isinstance(callback, ModelCheckpoint) and callback.monitor and callback.best_model_path:
         return callback.best_model_path
     return None
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]):
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -165,6 +165,13 @@ def is_multiprocessing_launcher(launcher: object) -> bool:
     return isinstance(launcher, _MultiProcessingLauncher)
 
 
+def started_by_lightning_launcher() -> bool:
+    """Whether Lightning's DDP launcher started this process, one of a run's other ranks, by running the command
+    again: its private ``_SubprocessScriptLauncher`` gives each process it starts ``LOCAL_RANK`` 1 and up in a copy
+    of its own environment, where it sets 0; checked on lightning 2.6.6."""
+    return int(os.environ.get("LOCAL_RANK") or 0) > 0
+
+
 def auto_accelerator() -> str:
     """The accelerator that ``Trainer(accelerator="auto")`` chooses on this machine (``"cpu"``, ``"cuda"``,
     ``"mps"``, ``"tpu"``): Lightning's private ``lightning.fabric.utilities.device_parser._select_auto_accelerator``,

@@ -1,7 +1,7 @@
 """Optuna pruning from inside a sweep's trial: the objective reported at each validation, the run stopped when pruned.
 
 A sweep's trial is a ``ginlight-train`` process. The sweep tells it which Optuna
-trial it is through the :data:`TRIAL_ENV` environment variable (the storage URL, the
+trial it is through its environment (:mod:`ginlight.runcontext`: the storage URL, the
 study, the trial's number, the objective and the pruner), not through gin: its
 operative config then reruns outside the sweep as an ordinary run, with no study to
 report to, and the storage's password stays out of ``run.json``.
@@ -16,7 +16,6 @@ Optuna is the ``sweep`` extra: it is imported only where a trial is run or a pru
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import gin
@@ -25,13 +24,11 @@ from lightning import Callback
 from ginlight.callbacks.trial_reporter import TrialReporter
 from ginlight.errors import ConfigError
 
-__all__ = ["PRUNERS", "TRIAL_ENV", "pruner_spec", "make_pruner", "trial_callbacks"]
+__all__ = ["PRUNERS", "pruner_spec", "make_pruner", "trial_callbacks"]
 
 #: ``--pruner`` names and the Optuna pruners they stand for.
 PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "halving": "SuccessiveHalvingPruner",
            "hyperband": "HyperbandPruner"}
-#: The environment variable through which a sweep tells a ``ginlight-train`` process its trial (JSON).
-TRIAL_ENV = "GINLIGHT_TRIAL"
 
 
 def pruner_spec(name: str) -> dict[str, Any]:
@@ -64,14 +61,13 @@ def make_pruner(spec: dict[str, Any]):
     return getattr(optuna.pruners, spec["class"])(**spec["settings"])
 
 
-def trial_callbacks() -> list[Callback]:
-    """A :class:`TrialReporter` for the trial this process runs in a sweep, or none outside a sweep."""
-    text = os.environ.get(TRIAL_ENV)
-    if not text:
+def trial_callbacks(trial: dict[str, Any] | None) -> list[Callback]:
+    """A :class:`TrialReporter` for the sweep's ``trial`` (:attr:`ginlight.runcontext.RunContext.trial`) the run
+    reports to, or none outside a sweep."""
+    if trial is None:
         return []
     import optuna  # the sweep extra: present wherever a sweep runs trials
 
-    trial = json.loads(text)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     engine = {"connect_args": {"timeout": 60}} if trial["storage"].startswith("sqlite") else {}
     # The sweep created the study's tables and checked their schema: the trial does neither again (0.5 s).

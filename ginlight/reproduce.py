@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ginlight import rundir
-from ginlight.gin import source
 from ginlight.errors import ConfigError, RunError
-from ginlight.experiment import RUN_DIR_ENV, recorded_threads, train
+from ginlight.experiment import recorded_threads, train
 from ginlight.rundir import Status
 
 __all__ = ["compare", "reproduce", "Comparison", "REPORT"]
@@ -108,16 +107,16 @@ def compare(original: str | os.PathLike, rerun: str | os.PathLike) -> Comparison
     """Compares two finished runs: each final metric of either, then the weights hash; and their code and versions."""
     original, rerun = Path(original), Path(rerun)
     records = [_record(original), _record(rerun)]
-    metrics = [record.get("metrics") or {} for record in records]
+    metrics = [record.metrics for record in records]
     rows = [Row(name, metrics[0].get(name), metrics[1].get(name)) for name in sorted({*metrics[0], *metrics[1]})]
-    rows.append(Row(WEIGHTS, records[0].get("weights_sha256"), records[1].get("weights_sha256")))
-    versions = [record.get("versions") or {} for record in records]
+    rows.append(Row(WEIGHTS, records[0].weights_sha256, records[1].weights_sha256))
+    versions = [record.versions for record in records]
     differing = {name: (versions[0].get(name), versions[1].get(name)) for name in sorted({*versions[0], *versions[1]})
                  if versions[0].get(name) != versions[1].get(name)}
-    return Comparison(original, rerun, rows, source.differences(*records), differing)
+    return Comparison(original, rerun, rows, records[0].code_differences(records[1]), differing)
 
 
-def _record(run_dir: Path) -> dict[str, Any]:
+def _record(run_dir: Path) -> rundir.RunRecord:
     return _open(run_dir).read_record()
 
 
@@ -150,17 +149,17 @@ def reproduce(
     original = Path(run)
     recorded = _open(original)
     record = recorded.read_record()
-    if record.get("status") != Status.COMPLETED:
-        raise ConfigError(f"run '{original}' is {record.get('status')}; only a completed run can be reproduced.",
+    if record.status != Status.COMPLETED:
+        raise ConfigError(f"run '{original}' is {record.status}; only a completed run can be reproduced.",
                           hint=f"Finish it first: ginlight-train --resume={original}")
     with recorded_threads(record, f"Reproducing {original}"):
         result = train(
             [recorded.operative_config.resolve(), *gin_files], bindings,
             search_paths=search_paths, projects=projects,
-            stage=record.get("stage", "fit"), ckpt_path=record.get("ckpt_path"),
+            stage=record.stage, ckpt_path=record.ckpt_path,
             root_dir=root_dir, run_dir=run_dir, name=name or original.resolve().parent.name, argv=argv, trust=True,
         )
-    if os.environ.get(RUN_DIR_ENV):  # a DDP rank other than 0: rank 0 compares
+    if not result.recorded:  # a DDP rank other than 0: rank 0 compares
         return Comparison(original, result.run_dir)
     if result.status != Status.COMPLETED:
         raise RunError(f"the rerun in {result.run_dir} was {result.status}; there is nothing to compare.")

@@ -1,8 +1,9 @@
 """Run directories: one per run, never reused, holding everything needed to rerun it.
 
 This module is the one place that knows a run directory's layout. :class:`RunDir`
-opens one, reads its record and finds its checkpoints; :class:`RunRecord` writes
-``run.json``; every other module goes through them.
+opens one, names every file and folder in it and finds its checkpoints; :class:`RunRecord`
+reads and writes ``run.json``; :func:`store_config` and :func:`stored_config` are the keys
+ginlight adds to a checkpoint. Every other module goes through them.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import socket
 import sys
 import tempfile
 import time
+import types
+import typing
 import warnings
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterator, Mapping, TextIO
 
 from ginlight import internals
 from ginlight.gin import source
 from ginlight.errors import ConfigError
 
 __all__ = ["Status", "RunDir", "Hold", "create_run_dir", "name_for", "RunRecord", "console_to_file",
-           "quiet_third_party", "write_atomic"]
+           "quiet_third_party", "write_atomic", "store_config", "stored_config"]
 
 #: The files every run directory holds.
 CONFIG = "config.gin"
@@ -43,6 +47,18 @@ CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 #: The file through which a running run holds its directory (:meth:`RunDir.hold`); it names the last holder.
 LOCK = "run.lock"
+#: The uncommitted changes to the git work tree the run started in, and the copy of the user's code it ran
+#: (:func:`ginlight.gin.source.snapshot`).
+PATCH = "code.patch"
+SOURCES = "code"
+#: The folder of the TensorBoard logger ginlight builds, and of the predictions a predict stage writes.
+TENSORBOARD = "tensorboard"
+PREDICTIONS = "predictions"
+#: Where a ginlight checkpoint keeps what ginlight adds: ``checkpoint[CHECKPOINT_KEY][STORED_CONFIG]`` is the
+#: run's operative config, so that the checkpoint alone rebuilds the run.
+CHECKPOINT_KEY = "ginlight"
+STORED_CONFIG = "operative_config"
+STORED_VERSION = "version"
 
 
 class Status(enum.StrEnum):
@@ -117,6 +133,10 @@ class RunDir:
     checkpoints = _Member(CHECKPOINTS)
     last_checkpoint = _Member(CHECKPOINTS, LAST_CHECKPOINT)  # whether or not it was written yet
     lock = _Member(LOCK)
+    patch = _Member(PATCH)
+    sources = _Member(SOURCES)
+    tensorboard = _Member(TENSORBOARD)
+    predictions = _Member(PREDICTIONS)
 
     def hold(self) -> Hold:
         """Holds the run for this process, the one writer of its directory, until :meth:`Hold.release` (or the
@@ -143,23 +163,13 @@ class RunDir:
         os.write(descriptor, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": _now()}).encode())
         return Hold(descriptor)
 
-    def read_record(self) -> dict[str, Any]:
-        """What ``run.json`` says; :class:`ConfigError` naming the file when it cannot be read as an object."""
-        try:
-            record = json.loads(self.record_file.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"'{self.path}' has no {RECORD}.", hint=_NOT_A_RUN_HINT) from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ConfigError(f"{RECORD} cannot be read (cut short, or edited by hand?): {exc}",
-                              location=str(self.record_file), hint="Repair or restore the file.") from None
-        if not isinstance(record, dict):
-            raise ConfigError(f"{RECORD} holds {type(record).__name__}, not an object",
-                              location=str(self.record_file), hint="Repair or restore the file.")
-        return record
+    def read_record(self) -> RunRecord:
+        """What ``run.json`` says (:meth:`RunRecord.read`); :class:`ConfigError` naming the file when it cannot be read."""
+        return RunRecord.read(self.path)
 
     def best_checkpoint(self) -> Path | None:
         """The best checkpoint the record names, when it is still there."""
-        best = self.read_record().get("best_checkpoint")
+        best = self.read_record().best_checkpoint
         # Looked up by name: run.json holds the path as the run saw it, which may be relative or moved since.
         path = self.checkpoints / Path(best).name if best else None
         return path if path is not None and path.is_file() else None
@@ -235,6 +245,18 @@ def name_for(gin_file: Path) -> str:
     return run.name if run is not None else gin_file.stem
 
 
+def store_config(checkpoint: dict[str, Any], operative_config: str, version: str) -> None:
+    """Puts the run's operative config and ginlight's ``version`` into a checkpoint about to be saved."""
+    checkpoint[CHECKPOINT_KEY] = {STORED_CONFIG: operative_config, STORED_VERSION: version}
+
+
+def stored_config(checkpoint: Mapping[str, Any]) -> str | None:
+    """The operative config a loaded checkpoint holds (:func:`store_config`); None when it holds none."""
+    entry = checkpoint.get(CHECKPOINT_KEY)
+    text = entry.get(STORED_CONFIG) if isinstance(entry, dict) else None
+    return text if isinstance(text, str) else None
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Writes through a temporary file and a rename, so readers never see half a file."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
@@ -249,30 +271,83 @@ def _umask() -> int:
     return mask
 
 
-class RunRecord:
-    """``run.json``: what ran, where, with which versions, and how it ended."""
+#: The version of ``run.json``'s layout that :class:`RunRecord` writes: 2 added ``schema`` and writes every field.
+SCHEMA = 2
 
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / RECORD
-        self.data: dict[str, Any] = RunDir(run_dir).read_record() if self.path.exists() else {}
+
+@dataclass
+class RunRecord:
+    """``run.json``: what ran, where, with which versions, and how it ended; the one reader and writer of it.
+
+    :meth:`read` takes a record of any version: what an older one lacks gets the default here (a record
+    without ``stage`` ran ``fit``), once. A field of the wrong type, as a record edited by hand may hold,
+    gets its default too, and :attr:`problems` says so. Keys this version does not know are kept as they are.
+    """
+
+    run_dir: Path = field(metadata={"saved": False})
+    schema: int = SCHEMA
+    status: str | None = None  # a :class:`Status`; a record edited by hand may hold another word
+    error: str | None = None
+    stage: str = "fit"
+    argv: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    seed: int | None = None
+    #: torch's intra-op thread count, which CPU results depend on bit for bit; None in records older than it.
+    torch_threads: int | None = None
+    hostname: str | None = None
+    versions: dict[str, str | None] = field(default_factory=dict)
+    ckpt_path: str | None = None
+    git: dict[str, Any] | None = None
+    code: dict[str, Any] | None = None
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    trackers: dict[str, Any] = field(default_factory=dict)
+    slurm: dict[str, Any] | None = None
+    resumptions: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+    weights_sha256: str | None = None
+    resume_point: str | None = None
+    unknown: dict[str, Any] = field(default_factory=dict, metadata={"saved": False})
+    problems: list[str] = field(default_factory=list, metadata={"saved": False})
+
+    @classmethod
+    def read(cls, run_dir: str | os.PathLike) -> RunRecord:
+        """The record in ``run_dir``; :class:`ConfigError` naming the file when it cannot be read as an object."""
+        run_dir = Path(run_dir)
+        path = run_dir / RECORD
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"'{run_dir}' has no {RECORD}.", hint=_NOT_A_RUN_HINT) from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(f"{RECORD} cannot be read (cut short, or edited by hand?): {exc}",
+                              location=str(path), hint="Repair or restore the file.") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{RECORD} holds {type(data).__name__}, not an object",
+                              location=str(path), hint="Repair or restore the file.")
+        record = cls(run_dir, schema=1)  # a record without "schema" is older than it
+        hints = typing.get_type_hints(cls)
+        for key, value in data.items():
+            if key not in _SAVED:
+                record.unknown[key] = value
+            elif value is not None:
+                record._take(key, value, hints[key])
+            elif _accepts(hints[key], type(None)):
+                setattr(record, key, None)
+        return record
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``run.json`` holds: every field of this version, then the keys it does not know."""
+        return {**{key: getattr(self, key) for key in _SAVED}, **self.unknown, "schema": SCHEMA}
 
     def start(self, argv: list[str], seed: int, torch_threads: int) -> None:
         """A new run: ``torch_threads`` is torch's intra-op thread count, which CPU results depend on bit for bit."""
-        self.data.update(
-            argv=argv,
-            cwd=os.getcwd(),
-            start_time=_now(),
-            end_time=None,
-            status=Status.RUNNING,
-            error=None,
-            seed=seed,
-            torch_threads=torch_threads,
-            hostname=socket.gethostname(),
-            versions=_versions(),
-            metrics={},
-            best_checkpoint=None,
-        )
-        self.save()
+        self.update(argv=argv, cwd=os.getcwd(), start_time=_now(), end_time=None, status=Status.RUNNING, error=None,
+                    seed=seed, torch_threads=torch_threads, hostname=socket.gethostname(), versions=_versions(),
+                    metrics={}, best_checkpoint=None)
 
     def resumed(self, from_checkpoint: str | None, modules: dict[str, dict[str, str]]) -> None:
         """Marks the run running again, adding ``{time, from_checkpoint, code_changed}`` to its ``resumptions``.
@@ -280,21 +355,97 @@ class RunRecord:
         ``modules`` is the user's code now (:func:`ginlight.gin.source.fingerprint`);
         ``code_changed`` lists the modules whose source differs from the run's start.
         """
-        started = (self.data.get("code") or {}).get("modules") or {}
+        started = (self.code or {}).get("modules") or {}
         entry = {"time": _now(), "from_checkpoint": from_checkpoint,
                  "code_changed": source.changed_modules(started, modules)}
-        self.update(status=Status.RUNNING, error=None, end_time=None,
-                    resumptions=[*self.data.get("resumptions", []), entry])
+        self.update(status=Status.RUNNING, error=None, end_time=None, resumptions=[*self.resumptions, entry])
 
     def update(self, **fields: Any) -> None:
-        self.data.update(fields)
+        """Sets ``fields`` (names of this dataclass's fields) and saves."""
+        unknown = set(fields) - set(_SAVED)
+        if unknown:
+            raise TypeError(f"run.json has no fields {sorted(unknown)}")
+        for key, value in fields.items():
+            setattr(self, key, value)
         self.save()
 
-    def finish(self, status: str, error: str | None = None, **fields: Any) -> None:
+    def code_differences(self, other: RunRecord) -> list[str]:
+        """What differs between the code this run and ``other`` ran, one line each; empty when the same."""
+        lines = []
+        git_a, git_b = self.git or {}, other.git or {}
+        for key in ("commit", "patch_sha256"):
+            if git_a.get(key) != git_b.get(key):
+                what = "commit" if key == "commit" else f"uncommitted changes ({PATCH})"
+                lines.append(f"{what}: {git_a.get(key) or '-'} vs {git_b.get(key) or '-'}")
+        modules_a, modules_b = ((record.code or {}).get("modules") or {} for record in (self, other))
+        for name in source.changed_modules(modules_a, modules_b):
+            state = ("only in the first" if name not in modules_b else "only in the second" if name not in modules_a
+                     else "differs")
+            lines.append(f"module {name}: {state}")
+        return lines
+
+    def _take(self, key: str, value: Any, hint: Any) -> None:
+        """Sets ``key`` to ``value`` read from JSON when its type fits; else says so in :attr:`problems`. A list's or
+        dict's items of the wrong type are left out (a metric that is not a number), the others kept."""
+        if not _accepts(hint, type(value)):
+            kind = typing.get_origin(_arm(hint)) or _arm(hint)
+            article = "an" if kind.__name__[0] in "aeiou" else "a"
+            self.problems.append(f"{RECORD}: {key} is {value!r}, not {article} {kind.__name__}")
+            return
+        item = _items(hint)
+        if isinstance(value, list):
+            kept = [entry for entry in value if _accepts(item, type(entry))]
+            if len(kept) != len(value):
+                self.problems.append(f"{RECORD}: {key} {value!r} are not all {_PLURALS.get(item, item)}; "
+                                     "the others are left out")
+            value = kept
+        elif isinstance(value, dict):
+            kept = {name: entry for name, entry in value.items() if _accepts(item, type(entry))}
+            if len(kept) != len(value):
+                wrong = sorted(set(value) - set(kept))
+                self.problems.append(f"{RECORD}: {key} {wrong} are not {_PLURALS.get(item, item)}; they are left out")
+            value = kept
+        setattr(self, key, value)
+
+    def finish(self, status: Status, error: str | None = None, **fields: Any) -> None:
         self.update(status=status, error=error, end_time=_now(), **fields)
 
     def save(self) -> None:
-        write_atomic(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
+        write_atomic(self.run_dir / RECORD, json.dumps(self.to_json(), indent=2, default=str) + "\n")
+
+
+#: The fields :class:`RunRecord` writes into ``run.json``, in its order.
+_SAVED = tuple(f.name for f in fields(RunRecord) if f.metadata.get("saved", True))
+
+
+def _accepts(hint: Any, kind: type) -> bool:
+    """Whether a field annotated ``hint`` takes a value of type ``kind`` (an int where a float goes, not a bool)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_accepts(arm, kind) for arm in typing.get_args(hint))
+    if hint is Any:
+        return True
+    if kind is bool and hint is not bool:
+        return False
+    origin = typing.get_origin(hint) or hint
+    return issubclass(kind, origin) or (origin is float and issubclass(kind, int))
+
+
+def _arm(hint: Any) -> Any:
+    """A field's type without its None: ``str`` for ``str | None``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(arm for arm in typing.get_args(hint) if arm is not type(None))
+    return hint
+
+
+def _items(hint: Any) -> Any:
+    """What a list or dict field holds, by its annotation: ``str`` for ``list[str]``, ``float`` for
+    ``dict[str, float]``."""
+    args = typing.get_args(_arm(hint))
+    return args[-1] if typing.get_origin(_arm(hint)) in (list, dict) and args else Any
+
+
+#: What a field's items are called where some are of the wrong type.
+_PLURALS = {float: "numbers", str: "strings"}
 
 
 def _now() -> str:

@@ -135,20 +135,11 @@ def _read_record(run: Run) -> None:
     except ConfigError as exc:
         run.warnings.append(exc.message)
         return
-    run.status = _typed(run, record, "status", str)
-    run.stage = _typed(run, record, "stage", str)
-    run.notes = _typed(run, record, "notes", str)
-    run.start_time = _time(run, record, "start_time")
-    run.end_time = _time(run, record, "end_time")
-    tags = _typed(run, record, "tags", list) or []
-    run.tags = [tag for tag in tags if isinstance(tag, str)]
-    if len(run.tags) != len(tags):
-        run.warnings.append(f"{rundir.RECORD}: tags {tags!r} are not all strings; the others are left out")
-    metrics = _typed(run, record, "metrics", dict) or {}
-    run.metrics = {key: value for key, value in metrics.items() if _is_number(value)}
-    if len(run.metrics) != len(metrics):
-        wrong = sorted(set(metrics) - set(run.metrics))
-        run.warnings.append(f"{rundir.RECORD}: metrics {wrong} are not numbers; they are left out")
+    run.warnings += record.problems  # fields of the wrong type, left out
+    run.status, run.stage, run.notes, run.tags, run.metrics = (record.status, record.stage, record.notes,
+                                                               record.tags, record.metrics)
+    run.start_time = _time(run, record.start_time, "start_time")
+    run.end_time = _time(run, record.end_time, "end_time")
     if run.status is None:
         run.warnings.append(f"{rundir.RECORD} has no status")
     elif run.status == Status.RUNNING:
@@ -158,17 +149,7 @@ def _read_record(run: Run) -> None:
         run.warnings.append(f"{rundir.RECORD}: unknown status {run.status!r}")
 
 
-def _typed(run: Run, record: dict[str, Any], key: str, kind: type) -> Any:
-    """``record[key]`` when it is a ``kind``; None (with a warning when it is something else) otherwise."""
-    value = record.get(key)
-    if value is None or isinstance(value, kind):
-        return value
-    run.warnings.append(f"{rundir.RECORD}: {key} is {value!r}, not a {kind.__name__}")
-    return None
-
-
-def _time(run: Run, record: dict[str, Any], key: str) -> datetime | None:
-    text = _typed(run, record, key, str)
+def _time(run: Run, text: str | None, key: str) -> datetime | None:
     if text is None:
         return None
     try:
@@ -429,6 +410,6 @@ def set_tags(run_dir: str | os.PathLike, tags: Sequence[str]) -> Run:
     :class:`ConfigError` when ``run_dir`` has no readable ``run.json``.
     """
     path = rundir.RunDir.open(run_dir).path
-    record = rundir.RunRecord(path)  # a record that cannot be read fails here, naming the file
+    record = rundir.RunRecord.read(path)  # a record that cannot be read fails here, naming the file
     record.update(tags=list(dict.fromkeys(tags)))
     return read_run(path, str(path))

@@ -95,8 +95,8 @@ def run_to_continue(roots: Iterable[str | os.PathLike], run_dir: str | os.PathLi
         ckpt = ckpt_path and str(Path(ckpt_path).resolve())
         found = next((str(path) for path in candidates if _started_by(path, this, composed, ckpt)), None)
         if found is not None:
-            record = rundir.RunRecord(Path(found))
-            if record.data.get("status") == Status.COMPLETED:
+            record = rundir.RunRecord.read(found)
+            if record.status == Status.COMPLETED:
                 record.update(slurm=this)
     if rank is not None:
         found = distributed.from_rank_zero(found)
@@ -111,9 +111,9 @@ def _started_by(run_dir: Path, this: dict[str, Any], composed: str, ckpt_path: s
         record, recorded = run.read_record(), run.config.read_text()
     except (ConfigError, OSError):
         return False
-    started = record.get("slurm") or {}
+    started = record.slurm or {}
     return (started.get("job_id") == this["job_id"] and started.get("restart_count", 0) < this["restart_count"]
-            and record.get("stage", "fit") == "fit" and record.get("ckpt_path") == ckpt_path
+            and record.stage == "fit" and record.ckpt_path == ckpt_path
             and same_input(recorded, composed))
 
 

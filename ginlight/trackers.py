@@ -30,7 +30,7 @@ run) every ``x_transaction_log_flush_interval`` (15 s), at each full 32 KiB bloc
 those last seconds (its service exits with the killed process, and the rest with it). A rerun of a run's
 operative config (``--reproduce``) is a new tracker run that names the original
 (``ginlight.reproduces``); a sweep's trial carries the sweep's name and its number (MLflow tags,
-the W&B group), read from what the sweep tells its trials (:data:`ginlight.pruning.TRIAL_ENV`).
+the W&B group), from what the sweep tells its trials (:attr:`ginlight.runcontext.RunContext.trial`).
 Lightning's loggers start their tracker run at the first use of ``logger.experiment``, from
 settings they keep until then (MLflow's ``_run_id`` and ``tags``, W&B's ``_wandb_init``, the
 keyword arguments of ``wandb.init``, the ``_version`` of TensorBoard and CSV); ginlight sets the
@@ -46,11 +46,12 @@ MLflow store that the config names.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import importlib.util
-import json
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -62,16 +63,15 @@ from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoa
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
-from ginlight import internals, pruning, rundir
+from ginlight import internals, rundir
 from ginlight.gin import lookup
 from ginlight.gin.parsed import ParsedConfig
+from ginlight.runcontext import RunContext
 from ginlight.errors import ConfigError
 
-__all__ = ["prepare", "bind_locations", "building_in", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
-           "mlflow_artifact_location", "store_root", "run_directory", "RECORD_KEY"]
+__all__ = ["prepare", "bind_locations", "building", "connect", "rerun_of", "flat_bindings", "TrackerFeed", "mlflow_tracking_uri",
+           "mlflow_artifact_location", "store_root", "run_directory"]
 
-#: The ``run.json`` entry: ``{"root": where loggers bound without a location write, "runs": [one per logger]}``.
-RECORD_KEY = "trackers"
 #: The run's files that every logger gets.
 FILES = (rundir.OPERATIVE_CONFIG, rundir.CONFIG, rundir.RECORD)
 _MLFLOW = "lightning.pytorch.loggers.MLFlowLogger"
@@ -88,12 +88,34 @@ _PACKAGES = {
 #: While checking that a tracking server answers: one try, not MLflow's retries with back-off over minutes.
 _QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
-_root: Path | None = None  # where the run being built keeps its loggers' local stores (see prepare)
-_run_dir: Path | None = None  # the directory of the run whose trainer is being built (see building_in)
+
+@dataclass(frozen=True)
+class _Locations:
+    """Where the loggers being built write: the run's tracker root, and its run directory once it has one."""
+
+    root: Path
+    run_dir: Path | None
 
 
-def prepare(parsed: ParsedConfig, root_dir: str | os.PathLike, resuming: Path | None = None) -> None:
-    """Readies the loggers of ``parsed``, the config gin holds now, before anything is built.
+#: The locations of the run whose loggers gin is building, while :func:`building` runs: gin calls
+#: :func:`store_root` and :func:`run_directory` with no arguments, so the run's context reaches them this way.
+_BUILDING: contextvars.ContextVar[_Locations] = contextvars.ContextVar("ginlight.trackers.building")
+
+
+@contextlib.contextmanager
+def building(root: Path, run_dir: Path | None = None) -> Iterator[None]:
+    """While the block runs, loggers gin builds write under ``root`` (:func:`store_root`, the value
+    :func:`prepare` returned) and, bound without a ``save_dir``, into ``run_dir`` (:func:`run_directory`)."""
+    token = _BUILDING.set(_Locations(root, run_dir))
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
+
+
+def prepare(parsed: ParsedConfig, root_dir: str | os.PathLike, resuming: Path | None = None) -> Path:
+    """Readies the loggers of ``parsed``, the config gin holds now, before anything is built; returns the run's
+    tracker root, for :func:`building` and :func:`connect`.
 
     A logger whose package is missing, and an MLflow tracking store named in the
     config that cannot be reached, raise :class:`ConfigError` now. MLflow and W&B
@@ -107,39 +129,34 @@ def prepare(parsed: ParsedConfig, root_dir: str | os.PathLike, resuming: Path | 
       and when no ``project`` names where runs go online (nor ``WANDB_PROJECT``), ``offline = True``;
     - TensorBoard and CSV, when ``save_dir`` has no value: ``save_dir = @run_directory()``.
     """
-    global _root
     _check_installed(parsed)
     recorded = _recorded(resuming).get("root") if resuming is not None else None
-    _root = Path(recorded or root_dir).resolve()
     bind_locations()
     _check_mlflow_store(parsed)
+    return Path(recorded or root_dir).resolve()
 
 
 @gin.configurable(module="ginlight.trackers")
 def store_root() -> str:
     """The folder where the run being built keeps its trackers' local stores: its ``--root_dir``."""
-    if _root is None:
+    building = _BUILDING.get(None)
+    if building is None:
         raise ConfigError("ginlight.trackers.store_root() is the --root_dir of the run being built, and no "
                           "ginlight run is being built.", hint="Build loggers through ginlight-train or ginlight.train.")
-    _root.mkdir(parents=True, exist_ok=True)
-    return str(_root)
-
-
-def building_in(run_dir: Path) -> None:
-    """Says which run directory the trainer about to be built belongs to, for :func:`run_directory`."""
-    global _run_dir
-    _run_dir = run_dir
+    building.root.mkdir(parents=True, exist_ok=True)
+    return str(building.root)
 
 
 @gin.configurable(module="ginlight.trackers")
 def run_directory() -> str:
     """The run directory of the trainer being built: where TensorBoard and CSV loggers bound without a
     ``save_dir`` write."""
-    if _run_dir is None:
+    building = _BUILDING.get(None)
+    if building is None or building.run_dir is None:
         raise ConfigError("ginlight.trackers.run_directory() is the directory of the run whose trainer is being "
                           "built, and none is: a trainer bound as Experiment.trainer is built before it exists.",
                           hint="Bind the logger's save_dir, or bind Trainer.* instead of Experiment.trainer.")
-    return str(_run_dir)
+    return str(building.run_dir)
 
 
 @gin.configurable(module="ginlight.trackers")
@@ -226,7 +243,7 @@ def rerun_of(gin_files: Sequence[str | os.PathLike]) -> Path | None:
     return None if run is None else run.path
 
 
-def connect(trainer: Trainer, run_dir: Path, parsed: ParsedConfig, *, resuming: bool) -> TrackerFeed:
+def connect(trainer: Trainer, context: RunContext, parsed: ParsedConfig, *, resuming: bool) -> TrackerFeed:
     """Starts the tracker run of each of the trainer's loggers, before training; returns the callback that feeds them.
 
     Resuming, each logger attaches to the run that ``run_dir/run.json`` recorded for
@@ -234,10 +251,11 @@ def connect(trainer: Trainer, run_dir: Path, parsed: ParsedConfig, *, resuming: 
     with the run directory, the sweep and trial it belongs to and the run it reruns.
     A logger that cannot start its run raises :class:`ConfigError`, located in ``parsed``, the run's config.
     """
+    run_dir = context.run_dir
     previous = _recorded(run_dir).get("runs", []) if resuming else []
     original = None if resuming else rerun_of(parsed.files)
     originals = _recorded(original).get("runs", []) if original is not None else []
-    labels = _labels(run_dir, original)
+    labels = _labels(run_dir, original, context.trial)
     runs, extras = [], []
     for index, logger in enumerate(trainer.loggers):
         kind = _kind(logger)
@@ -258,15 +276,13 @@ def connect(trainer: Trainer, run_dir: Path, parsed: ParsedConfig, *, resuming: 
                               location=parsed.binding_location("lightning.Trainer", "logger"),
                               hint=kind.hint) from None
         extras.append(extra)
-    return TrackerFeed(run_dir, list(trainer.loggers), labels, extras, {"root": str(_root), "runs": runs})
+    return TrackerFeed(run_dir, list(trainer.loggers), labels, extras, {"root": str(context.root), "runs": runs})
 
 
-def _labels(run_dir: Path, original: Path | None) -> dict[str, Any]:
+def _labels(run_dir: Path, original: Path | None, trial: dict[str, Any] | None) -> dict[str, Any]:
     labels: dict[str, Any] = {"ginlight/run_dir": str(run_dir.resolve())}
-    trial = os.environ.get(pruning.TRIAL_ENV)
-    if trial:
-        trial_info = json.loads(trial)
-        labels.update({"ginlight/sweep": trial_info["study"], "ginlight/trial": trial_info["number"]})
+    if trial is not None:
+        labels.update({"ginlight/sweep": trial["study"], "ginlight/trial": trial["number"]})
     if original is not None:
         labels["ginlight/reproduces"] = str(original)
     return labels
@@ -279,7 +295,7 @@ def _entry(runs: list[dict[str, Any]], index: int, logger: Logger) -> dict[str, 
 
 
 def _recorded(run_dir: Path) -> dict[str, Any]:
-    return rundir.RunRecord(run_dir).data.get(RECORD_KEY) or {}
+    return rundir.RunRecord.read(run_dir).trackers
 
 
 class TrackerFeed:
@@ -293,7 +309,8 @@ class TrackerFeed:
         loggers: the trainer's loggers, as :func:`connect` started them.
         labels: hyperparameters every logger gets besides the bindings (run directory, sweep, rerun).
         extras: per logger, hyperparameters of its own (the original's tracker run id).
-        entry: the ``run.json`` entry (:data:`RECORD_KEY`), updated with failures.
+        entry: the ``run.json`` entry ``trackers``: ``{"root": where loggers bound without a location write,
+            "runs": [one per logger]}``, updated with failures.
     """
 
     def __init__(self, run_dir: Path, loggers: list[Logger], labels: dict[str, Any],
@@ -306,7 +323,7 @@ class TrackerFeed:
 
     def started(self, record: rundir.RunRecord) -> None:
         """Records each logger's run in ``run.json``, before the stage, so that a killed run can be resumed."""
-        record.update(**{RECORD_KEY: self.entry})
+        record.update(trackers=self.entry)
 
     def on_stage_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Sends the bindings, counts, labels and the run's files to every logger."""
@@ -327,7 +344,7 @@ class TrackerFeed:
                 run["error"] = f"{type(exc).__name__}: {_first_line(exc)}"
                 failed = True
         if failed:
-            record.update(**{RECORD_KEY: self.entry})
+            record.update(trackers=self.entry)
 
 
 def flat_bindings() -> dict[str, Any]:
@@ -354,7 +371,7 @@ def _parameter_counts(module: LightningModule) -> dict[str, int]:
 
 def _git(run_dir: Path) -> dict[str, Any]:
     """The commit ``run.json`` recorded, and whether the tree was dirty; nothing outside a git work tree."""
-    git = rundir.RunRecord(run_dir).data.get("git") or {}
+    git = rundir.RunRecord.read(run_dir).git or {}
     return {f"ginlight/git_{key}": git[key] for key in ("commit", "dirty") if git.get(key) is not None}
 
 

@@ -25,6 +25,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ginlight import checkpoint, internals, pruning, rundir, trackers
 from ginlight.gin import lookup
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
+from ginlight.runcontext import RunContext
 from ginlight.system import System
 
 __all__ = ["DETERMINISTIC", "PROGRESS_BAR_REFRESH_RATE", "build_trainer", "gin_calls", "sigint_finishes_the_step",
@@ -43,7 +44,7 @@ def trainer_defaults() -> dict[str, str]:
     return {
         "default_root_dir": "<the run directory>",
         "deterministic": repr(DETERMINISTIC),
-        "logger": "@TensorBoardLogger(save_dir=<the run directory>, name='tensorboard', version='')",
+        "logger": f"@TensorBoardLogger(save_dir=<the run directory>, name='{rundir.TENSORBOARD}', version='')",
         "callbacks": "[ModelCheckpoint if configured, LastCheckpoint, LearningRateMonitor if a scheduler, "
                      f"TQDMProgressBar(refresh_rate={PROGRESS_BAR_REFRESH_RATE})]",
     }
@@ -60,20 +61,22 @@ def gin_calls() -> dict[str, tuple[str, ...]]:
             "ginlight.callbacks.PredictionWriter": ("output_dir",)}
 
 
-def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path, stage: str) -> Trainer:
-    """The trainer that runs ``stage`` of ``system`` into ``run_dir``: ``bound`` (``Experiment.trainer``) or,
-    when None, one built through gin (``Trainer.*``) with ginlight's defaults; either way with the callbacks
-    every ginlight run has. gin's call errors pass through as they are: the caller translates them."""
-    trackers.building_in(run_dir)  # loggers bound without a save_dir write into it
+def build_trainer(bound: Trainer | None, system: LightningModule, context: RunContext, stage: str) -> Trainer:
+    """The trainer that runs ``stage`` of ``system`` into the run directory of ``context``: ``bound``
+    (``Experiment.trainer``) or, when None, one built through gin (``Trainer.*``) with ginlight's defaults; either
+    way with the callbacks every ginlight run has. gin's call errors pass through as they are: the caller
+    translates them."""
+    run_dir = context.run_dir
     trainer = bound
     if trainer is None:
-        trainer = lookup.call_configurable(
-            "lightning.Trainer",
-            default_root_dir=str(run_dir),
-            deterministic=DETERMINISTIC,
-            logger=_default_logger(run_dir),
-            callbacks=_default_callbacks(run_dir, system),
-        )
+        with trackers.building(context.root, run_dir):  # loggers bound without a save_dir write into it
+            trainer = lookup.call_configurable(
+                "lightning.Trainer",
+                default_root_dir=str(run_dir),
+                deterministic=DETERMINISTIC,
+                logger=_default_logger(run_dir),
+                callbacks=_default_callbacks(run_dir, system),
+            )
     if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a plugin bound is kept
         trainer.strategy.checkpoint_io = checkpoint.CrashSafeCheckpointIO()
     for callback in trainer.checkpoint_callbacks:
@@ -84,11 +87,11 @@ def build_trainer(bound: Trainer | None, system: LightningModule, run_dir: Path,
     trainer.callbacks.append(RandomStateInCheckpoint())
     if trainer.profiler.filename and trainer.profiler.dirpath is None:  # Lightning's default: the logger's folder
         trainer.profiler.dirpath = str(run_dir)
-    trainer.callbacks += pruning.trial_callbacks()  # in a sweep's trial: reports to its Optuna trial
+    trainer.callbacks += pruning.trial_callbacks(context.trial)  # in a sweep's trial: reports to its Optuna trial
     if not isinstance(system, System):  # the System checks its loss itself, where it logs it
         trainer.callbacks.append(NonFiniteLossCheck())
     if stage == "predict" and not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
-        trainer.callbacks.append(PredictionWriter(output_dir=str(run_dir / "predictions")))
+        trainer.callbacks.append(PredictionWriter(output_dir=str(rundir.RunDir(run_dir).predictions)))
     return trainer
 
 
@@ -182,5 +185,5 @@ def _default_logger(run_dir: Path) -> Any:
     if lookup.is_bound("lightning.Trainer", "logger"):
         return None  # call_configurable keeps the user's
     return lookup.call_configurable(
-        "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name="tensorboard", version="",
+        "lightning.pytorch.loggers.TensorBoardLogger", save_dir=str(run_dir), name=rundir.TENSORBOARD, version="",
     )

@@ -196,3 +196,24 @@ def test_only_internals_reaches_other_libraries_private_names():
                for reach in private_reaches(path.read_text())]
     assert not reaches, ("move each into ginlight/internals.py, with the version it was checked on and a test in "
                          "tests/test_internals.py:\n" + "\n".join(reaches))
+
+
+#: The most lines a function may have, from its ``def`` to its last line: one that does more reads as named steps.
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    long = [f"{name}: {node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+            for name, path in _modules().items() for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"split these into named steps of at most {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
+
+
+def test_no_module_keeps_state_in_globals_it_rebinds():
+    """A ``global`` statement is how run state hides in a module; a run's context is passed down
+    (:class:`ginlight.runcontext.RunContext`), and a process-wide cache is a ``functools.cache``."""
+    rebound = [f"{name}, line {node.lineno}: global {', '.join(node.names)}"
+               for name, path in _modules().items() for node in ast.walk(ast.parse(path.read_text(), str(path)))
+               if isinstance(node, ast.Global)]
+    assert not rebound, "pass these down instead:\n" + "\n".join(rebound)

@@ -67,6 +67,24 @@ def test_ddp_spawn_and_ddp_fork_start_ranks_by_multiprocessing_and_ddp_by_rerunn
     assert not launchers["ddp_spawn"].is_interactive_compatible and launchers["ddp_fork"].is_interactive_compatible
 
 
+def test_the_ranks_lightnings_ddp_launcher_starts_and_only_they_are_told_apart(monkeypatch):
+    from lightning.fabric.plugins.environments import LightningEnvironment
+    from lightning.pytorch.strategies.launchers import subprocess_script
+
+    started = []
+    monkeypatch.setattr(subprocess_script.subprocess, "Popen", lambda command, env, cwd: started.append(env))
+    for name in ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)  # restored as they were: the launcher sets them in this process
+    assert not internals.started_by_lightning_launcher()  # a process nobody launched
+    # What its launch does first (then it watches the processes and calls the stage), its private part alone.
+    subprocess_script._SubprocessScriptLauncher(LightningEnvironment(), num_processes=3,
+                                                num_nodes=1)._call_children_scripts()
+    assert not internals.started_by_lightning_launcher() and len(started) == 2  # rank 0, which started them
+    for rank, env in enumerate(started, start=1):
+        monkeypatch.setenv("LOCAL_RANK", env["LOCAL_RANK"])
+        assert internals.started_by_lightning_launcher(), rank
+
+
 def test_a_model_checkpoint_saves_the_state_once_per_step(tmp_path):
     trainer = _fitted(tmp_path / "run")
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "checkpoints", filename="end")

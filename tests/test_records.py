@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_diff, ginlight_train, read_record, run_dirs
 
+from ginlight import rundir
 from ginlight.gin import source
 
 pytestmark = pytest.mark.slow
@@ -73,14 +74,14 @@ def test_a_run_from_a_dirty_tree_keeps_the_commit_and_the_uncommitted_change_as_
     record = read_record(dirty_run)
     assert record["git"]["commit"] == _git(repo, "rev-parse", "HEAD").strip()
     assert record["git"]["dirty"] is True
-    assert record["git"]["patch"] == source.PATCH and record["git"]["patch_truncated"] is False
-    patch = (dirty_run / source.PATCH).read_text()
+    assert record["git"]["patch"] == rundir.PATCH and record["git"]["patch_truncated"] is False
+    patch = (dirty_run / rundir.PATCH).read_text()
     assert "-    def __init__(self, module, scale=1.0):" in patch
     assert "+    def __init__(self, module, scale=0.5):" in patch
     # The patch restores the run's code on a clean checkout of the commit.
     checkout = repo.parent / "checkout"
     _git(repo.parent, "clone", "-q", str(repo), str(checkout))
-    _git(checkout, "apply", str(dirty_run / source.PATCH))
+    _git(checkout, "apply", str(dirty_run / rundir.PATCH))
     assert (checkout / "lab" / "layers.py").read_text() == (repo / "lab" / "layers.py").read_text()
 
 
@@ -90,8 +91,8 @@ def test_a_run_records_each_user_module_with_its_hash_and_a_copy_of_its_source(r
     layers = repo / "lab" / "layers.py"
     assert modules["lab.layers"] == {"path": str(layers.resolve()),
                                      "sha256": hashlib.sha256(layers.read_bytes()).hexdigest()}
-    assert (dirty_run / source.SOURCES / "lab" / "layers.py").read_bytes() == layers.read_bytes()
-    assert (dirty_run / source.SOURCES / "lab" / "__init__.py").is_file()
+    assert (dirty_run / rundir.SOURCES / "lab" / "layers.py").read_bytes() == layers.read_bytes()
+    assert (dirty_run / rundir.SOURCES / "lab" / "__init__.py").is_file()
     # The folder the module came from is recorded for reruns from anywhere.
     assert f"# ginlight-path: {repo.resolve()}" in (dirty_run / "operative_config.gin").read_text().splitlines()
 
@@ -122,10 +123,11 @@ def test_a_patch_over_the_limit_is_cut_and_the_record_says_so(tmp_path, monkeypa
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     monkeypatch.chdir(tmp_path)
-    record = source.snapshot(run_dir, {})
+    run = rundir.RunDir(run_dir)
+    record = source.snapshot(run.patch, run.sources, {})
     assert record["git"]["patch_truncated"] is True
     assert record["git"]["patch_bytes"] > source.PATCH_LIMIT
-    assert (run_dir / source.PATCH).stat().st_size == source.PATCH_LIMIT
+    assert run.patch.stat().st_size == source.PATCH_LIMIT
     assert record["code"] == {"modules": {}, "sources_copied": True}
 
 

@@ -57,15 +57,45 @@ def test_write_atomic_follows_the_umask(tmp_path):
 
 def test_run_record_keeps_what_each_update_adds_and_reads_it_back(tmp_path):
     record = rundir.RunRecord(tmp_path)
-    assert record.data == {} and not (tmp_path / rundir.RECORD).exists()
-    record.update(status="running", metrics={})
-    record.finish("completed", metrics={"val/loss": 0.5}, path=tmp_path)
+    assert not (tmp_path / rundir.RECORD).exists()
+    record.update(status=rundir.Status.RUNNING, metrics={})
+    record.finish(rundir.Status.COMPLETED, metrics={"val/loss": 0.5}, ckpt_path=tmp_path)
     saved = json.loads((tmp_path / rundir.RECORD).read_text())
-    assert saved["status"] == "completed" and saved["error"] is None
+    assert saved["status"] == "completed" and saved["error"] is None and saved["schema"] == rundir.SCHEMA
     assert saved["metrics"] == {"val/loss": 0.5}
-    assert saved["path"] == str(tmp_path)  # what JSON cannot hold is written as text
+    assert saved["ckpt_path"] == str(tmp_path)  # what JSON cannot hold is written as text
     assert saved["end_time"][:4].isdigit() and "T" in saved["end_time"]
-    assert rundir.RunRecord(tmp_path).data == saved
+    again = rundir.RunRecord.read(tmp_path)
+    assert again.to_json() == saved and again.problems == [] and again.status == rundir.Status.COMPLETED
+    with pytest.raises(TypeError, match="run.json has no fields \\['speed'\\]"):
+        record.update(speed=3)
+
+
+def test_an_older_record_reads_with_the_defaults_of_what_it_lacks_and_keeps_what_it_does_not_know(tmp_path):
+    """A run.json written before ``schema``, ``stage``, ``torch_threads`` and ``tags`` were recorded."""
+    old = {"status": "completed", "metrics": {"val/loss": 0.25}, "seed": 3, "added_by_hand": [1, 2]}
+    (tmp_path / rundir.RECORD).write_text(json.dumps(old))
+    record = rundir.RunDir(tmp_path).read_record()
+    assert (record.schema, record.stage, record.torch_threads, record.tags, record.resumptions) == (
+        1, "fit", None, [], [])
+    assert (record.status, record.metrics, record.seed, record.problems) == ("completed", {"val/loss": 0.25}, 3, [])
+    record.update(notes="read again")  # written back in this version's layout, the unknown key kept
+    saved = json.loads((tmp_path / rundir.RECORD).read_text())
+    assert saved["schema"] == rundir.SCHEMA and saved["stage"] == "fit" and saved["added_by_hand"] == [1, 2]
+    assert saved["notes"] == "read again" and saved["metrics"] == {"val/loss": 0.25}
+
+
+def test_a_field_of_the_wrong_type_gets_its_default_and_the_record_says_so(tmp_path):
+    (tmp_path / rundir.RECORD).write_text(json.dumps(
+        {"status": 3, "tags": ["a", 1], "metrics": {"val/loss": "low", "val/accuracy": 1}, "seed": True,
+         "stage": None}))
+    record = rundir.RunRecord.read(tmp_path)
+    assert (record.status, record.tags, record.metrics, record.seed, record.stage) == (
+        None, ["a"], {"val/accuracy": 1}, None, "fit")
+    assert record.problems == ["run.json: status is 3, not a str",
+                               "run.json: tags ['a', 1] are not all strings; the others are left out",
+                               "run.json: metrics ['val/loss'] are not numbers; they are left out",
+                               "run.json: seed is True, not an int"]
 
 
 def test_run_record_start_says_what_ran_where(tmp_path, monkeypatch):

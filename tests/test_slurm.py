@@ -298,7 +298,7 @@ def test_three_train_calls_in_one_job_make_three_runs_and_after_a_requeue_each_c
         assert f"AdamW.lr = {float(lr)}" in (run_dir / "operative_config.gin").read_text()
     # Both attempts' output: the first attempt's first call; after the requeue, the first call found its
     # completed run, the second continued its own, the third made its own.
-    assert "resumptions" not in read_record(first) and "resumptions" not in read_record(runs[2])
+    assert read_record(first)["resumptions"] == [] and read_record(runs[2])["resumptions"] == []
     assert [r["from_checkpoint"] for r in read_record(second)["resumptions"]] == [
         str(second / "checkpoints" / "last.ckpt")]
     assert [line.split()[1:3] for line in output.splitlines() if line.startswith("call ")] == [

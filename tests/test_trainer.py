@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from ginlight.gin import parsing
 from ginlight.callbacks import LastCheckpoint, NonFiniteLossCheck, PredictionWriter, RandomStateInCheckpoint
 from ginlight.system import System
+from ginlight.runcontext import RunContext
 from ginlight.trainer import PROGRESS_BAR_REFRESH_RATE, build_trainer, spawns_ranks
 
 
@@ -22,7 +23,7 @@ def _kinds(trainer: Trainer) -> list[str]:
 
 def test_the_default_trainer_checkpoints_and_logs_into_the_run_directory(tmp_path):
     parsing.parse(bindings=["lightning.Trainer.max_epochs = 1"])
-    trainer = build_trainer(None, BoringModel(), tmp_path, "fit")
+    trainer = build_trainer(None, BoringModel(), RunContext(tmp_path, tmp_path), "fit")
     assert trainer.default_root_dir == str(tmp_path) and trainer.max_epochs == 1
     assert isinstance(trainer.logger, TensorBoardLogger) and Path(trainer.logger.log_dir) == tmp_path / "tensorboard"
     (last,) = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]  # no second copy of the last epoch
@@ -37,10 +38,10 @@ def test_the_default_trainer_checkpoints_and_logs_into_the_run_directory(tmp_pat
 
 def test_a_model_checkpoint_joins_only_when_bound_away_from_its_defaults_and_comes_first(tmp_path):
     parsing.parse(bindings=["lightning.pytorch.callbacks.ModelCheckpoint.save_top_k = 1"])  # its default
-    assert [type(c) for c in build_trainer(None, BoringModel(), tmp_path, "fit").checkpoint_callbacks] \
-        == [LastCheckpoint]
+    trainer = build_trainer(None, BoringModel(), RunContext(tmp_path, tmp_path), "fit")
+    assert [type(c) for c in trainer.checkpoint_callbacks] == [LastCheckpoint]
     parsing.parse(bindings=["lightning.pytorch.callbacks.ModelCheckpoint.monitor = 'val/loss'"])
-    trainer = build_trainer(None, BoringModel(), tmp_path, "fit")
+    trainer = build_trainer(None, BoringModel(), RunContext(tmp_path, tmp_path), "fit")
     assert [type(c) for c in trainer.checkpoint_callbacks] == [ModelCheckpoint, LastCheckpoint]
     assert trainer.checkpoint_callback.monitor == "val/loss"
     assert trainer.checkpoint_callback.dirpath == str(tmp_path / "checkpoints")
@@ -48,14 +49,14 @@ def test_a_model_checkpoint_joins_only_when_bound_away_from_its_defaults_and_com
 
 def test_a_system_without_a_scheduler_has_no_learning_rate_monitor_nor_loss_check(tmp_path):
     parsing.parse(bindings=["lightning.Trainer.max_epochs = 1"])
-    trainer = build_trainer(None, System(model=torch.nn.Linear(2, 2)), tmp_path, "fit")
+    trainer = build_trainer(None, System(model=torch.nn.Linear(2, 2)), RunContext(tmp_path, tmp_path), "fit")
     assert not any(isinstance(c, (LearningRateMonitor, NonFiniteLossCheck)) for c in trainer.callbacks), _kinds(trainer)
 
 
 def test_a_bound_trainer_keeps_its_own_settings_and_gets_what_every_run_has(tmp_path):
     parsing.parse(bindings=["lightning.Trainer.max_epochs = 1"])
     bound = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, max_steps=7)
-    trainer = build_trainer(bound, BoringModel(), tmp_path, "predict")
+    trainer = build_trainer(bound, BoringModel(), RunContext(tmp_path, tmp_path), "predict")
     assert trainer is bound and trainer.max_steps == 7 and trainer.logger is None
     (writer,) = [c for c in trainer.callbacks if isinstance(c, PredictionWriter)]
     assert writer.output_dir == str(tmp_path / "predictions")

@@ -47,7 +47,7 @@ class OperativeConfigWriter(Callback):
         return text
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
-        checkpoint["ginlight"] = {"operative_config": self.path.read_text(), "version": __version__}
+        rundir.store_config(checkpoint, self.path.read_text(), __version__)
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._on_stage_start(trainer, pl_module)

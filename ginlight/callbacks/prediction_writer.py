@@ -11,6 +11,8 @@ import torch
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ginlight import rundir
+
 __all__ = ["PredictionWriter"]
 
 
@@ -35,7 +37,7 @@ class PredictionWriter(BasePredictionWriter):
         self.format = format
 
     def _dir(self, trainer: Trainer) -> Path:
-        return Path(self.output_dir or Path(trainer.default_root_dir) / "predictions")
+        return Path(self.output_dir or rundir.RunDir(trainer.default_root_dir).predictions)
 
     def write_on_epoch_end(
         self,

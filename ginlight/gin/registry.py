@@ -87,7 +87,6 @@ class _Namespace:
 
 #: Every wrapper registered here, reachable by its gin name.
 registered = _Namespace()
-_done = False
 
 
 def _publish(wrapper: Any, module: str, name: str) -> None:
@@ -225,12 +224,11 @@ def register_named(names: Iterable[str]) -> None:
     _registered_names.update(wanted)
 
 
+@functools.cache
 def register_all() -> None:
-    """Registers every discovered component with gin; later calls do nothing."""
-    global _done
-    if not _done:
-        register_named(_catalog())
-        _done = True
+    """Registers every discovered component with gin; later calls do nothing: what gin has registered stays
+    registered for the life of the process, so this is a process-wide cache, not state of a run."""
+    register_named(_catalog())
 
 
 _by_name: set[str] = set()  # the import paths register_importable registered

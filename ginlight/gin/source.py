@@ -19,11 +19,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-__all__ = ["user_modules", "import_root", "fingerprint", "snapshot", "differences", "changed_modules", "PATCH", "SOURCES", "PATCH_LIMIT", "SOURCES_LIMIT"]
+__all__ = ["user_modules", "import_root", "fingerprint", "snapshot", "changed_modules", "PATCH_LIMIT", "SOURCES_LIMIT"]
 
-#: Files a run directory keeps of the code (relative to it).
-PATCH = "code.patch"
-SOURCES = "code"
 #: A patch larger than this is cut (the record says so); sources larger in total are hashed, not copied.
 PATCH_LIMIT = 1 << 20
 SOURCES_LIMIT = 4 << 20
@@ -71,23 +68,24 @@ def fingerprint(modules: dict[str, Path]) -> dict[str, dict[str, str]]:
             for name, path in modules.items()}
 
 
-def snapshot(run_dir: Path, modules: dict[str, Path]) -> dict[str, Any]:
-    """Keeps the code of a run in ``run_dir``; returns the ``git`` and ``code`` entries of ``run.json``.
+def snapshot(patch: Path, sources: Path, modules: dict[str, Path]) -> dict[str, Any]:
+    """Keeps the code of a run in its run directory (which names the files: :class:`ginlight.rundir.RunDir`);
+    returns the ``git`` and ``code`` entries of ``run.json``.
 
     ``git``: for a run whose working directory is in a git work tree, the commit,
-    whether the tree was dirty, and the uncommitted changes to tracked files as
-    :data:`PATCH` (cut at :data:`PATCH_LIMIT` bytes, ``patch_truncated`` says so).
+    whether the tree was dirty, and the uncommitted changes to tracked files in the file
+    ``patch`` (cut at :data:`PATCH_LIMIT` bytes, ``patch_truncated`` says so).
     ``code``: each user module's path and SHA-256 (:func:`fingerprint`); their
-    sources are copied to :data:`SOURCES` ``/<module path>.py`` unless together
+    sources are copied to ``sources/<module path>.py`` unless together
     larger than :data:`SOURCES_LIMIT` (``sources_copied`` says which).
     """
     copied = sum(path.stat().st_size for path in modules.values()) <= SOURCES_LIMIT
     if copied:
         for name, path in modules.items():
-            target = run_dir / SOURCES / _relative(name, path)
+            target = sources / _relative(name, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-    return {"git": _git(run_dir), "code": {"modules": fingerprint(modules), "sources_copied": copied}}
+    return {"git": _git(patch), "code": {"modules": fingerprint(modules), "sources_copied": copied}}
 
 
 def _relative(name: str, path: Path) -> Path:
@@ -104,7 +102,7 @@ def _run_git(*args: str) -> subprocess.CompletedProcess | None:
     return result if result.returncode == 0 else None
 
 
-def _git(run_dir: Path) -> dict[str, Any] | None:
+def _git(patch_file: Path) -> dict[str, Any] | None:
     commit = _run_git("rev-parse", "HEAD")
     if commit is None:
         return None
@@ -119,26 +117,10 @@ def _git(run_dir: Path) -> dict[str, Any] | None:
     }
     if patch is not None and patch.stdout:
         text = patch.stdout
-        record.update(patch=PATCH, patch_bytes=len(text), patch_truncated=len(text) > PATCH_LIMIT,
+        record.update(patch=patch_file.name, patch_bytes=len(text), patch_truncated=len(text) > PATCH_LIMIT,
                       patch_sha256=hashlib.sha256(text).hexdigest())
-        (run_dir / PATCH).write_bytes(text[:PATCH_LIMIT])
+        patch_file.write_bytes(text[:PATCH_LIMIT])
     return record
-
-
-def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """What differs between the code two run records (``run.json``) name, one line each; empty when the same."""
-    lines = []
-    git_a, git_b = a.get("git") or {}, b.get("git") or {}
-    for key in ("commit", "patch_sha256"):
-        if git_a.get(key) != git_b.get(key):
-            what = "commit" if key == "commit" else "uncommitted changes (code.patch)"
-            lines.append(f"{what}: {git_a.get(key) or '-'} vs {git_b.get(key) or '-'}")
-    modules_a, modules_b = ((record.get("code") or {}).get("modules") or {} for record in (a, b))
-    for name in changed_modules(modules_a, modules_b):
-        state = ("only in the first" if name not in modules_b else "only in the second" if name not in modules_a
-                 else "differs")
-        lines.append(f"module {name}: {state}")
-    return lines
 
 
 def changed_modules(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> list[str]:

@@ -9,7 +9,6 @@ run's ``run.json``, or the outcome file it wrote where that record cannot say, t
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ginlight import pruning, rundir
+from ginlight import runcontext, rundir
 from ginlight.rundir import Status
 from ginlight.sweep.study import outcome_file, trial_log
 from ginlight.sweep.trial import Outcome, TrialSpec
@@ -75,7 +74,7 @@ class Processes:
         """Runs the trial ``number`` with the bindings ``swept`` in ``run_dir``; its console output goes to
         ``logs/trial-NNN.log``, its outcome file beside."""
         log, outcome = trial_log(self.sweep_dir, run_dir.name), outcome_file(self.sweep_dir, run_dir.name)
-        env = {**self.env, pruning.TRIAL_ENV: json.dumps({**self.report_to, "number": number})}
+        env = {**self.env, **runcontext.trial_environment({**self.report_to, "number": number})}
         start = time.monotonic()
         with self.lock:
             if self.stopped.is_set():

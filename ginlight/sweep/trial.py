@@ -66,7 +66,7 @@ class Outcome:
         except FileNotFoundError:
             pass
         recorded = _recorded(rundir.RunDir(run_dir))
-        if recorded is None or recorded.status == Status.RUNNING:
+        if recorded is None or recorded.status in (None, Status.RUNNING):
             return None
         return cls(recorded.status, str(run_dir), recorded.metrics,
                    None if recorded.error is None else TrialError("run", recorded.error))
@@ -81,23 +81,13 @@ class Outcome:
                    recorded.metrics if recorded else {}, error)
 
 
-@dataclass(frozen=True)
-class _Recorded:
-    """What a trial's ``run.json`` says of how its run stands."""
-
-    status: str
-    metrics: dict[str, float]
-    error: str | None
-
-
-def _recorded(run: rundir.RunDir) -> _Recorded | None:
+def _recorded(run: rundir.RunDir) -> rundir.RunRecord | None:
     """The sweep's one read of a trial's ``run.json`` (through :mod:`ginlight.rundir`); None when it has none
     that can be read."""
     try:
-        record = run.read_record()
+        return run.read_record()
     except ConfigError:  # no record, or one cut short
         return None
-    return _Recorded(record.get("status", Status.RUNNING), record.get("metrics", {}), record.get("error"))
 
 
 @dataclass(frozen=True)
