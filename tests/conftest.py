@@ -118,7 +118,7 @@ LONGEST_FIRST = [
     "test_trackers.py",  # 290 s
     "test_resume.py",  # 283 s
     "test_slurm.py",  # 249 s
-    "test_sweep.py",
+    "test_sweep.py",  # 229 s
     "test_reproduce.py",  # 153 s
 ]
 
