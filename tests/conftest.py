@@ -119,6 +119,7 @@ LONGEST_FIRST = [
     "test_resume.py",  # 283 s
     "test_slurm.py",  # 249 s
     "test_sweep.py",  # 229 s
+    "test_benchmarks.py",  # 168 s
     "test_reproduce.py",  # 153 s
 ]
 
