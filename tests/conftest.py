@@ -119,8 +119,10 @@ LONGEST_FIRST = [
     "test_resume.py",  # 283 s
     "test_slurm.py",  # 249 s
     "test_sweep.py",  # 229 s
+    "test_any_library.py",  # 211 s
     "test_benchmarks.py",  # 168 s
     "test_reproduce.py",  # 153 s
+    "test_train_command.py",  # 148 s
 ]
 
 
