@@ -105,3 +105,31 @@ def torch_flags():
     yield
     torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
     torch.utils.deterministic.fill_uninitialized_memory = saved[2]
+
+
+#: The slow tier's longest modules, longest first (seconds for the module alone, on this machine under load:
+#: `pytest -m slow --durations=0 tests/<module>`; CI prints its 25 slowest tests). CI gives each of its two
+#: workers one module at a time (`-n 2 --dist loadscope`, .ci/run) in the order of the collection, with
+#: --no-loadscope-reorder: xdist's own order, most tests first, gives pruning (8 tests), distributed (7) and
+#: SLURM (5) 14th, 16th and 20th of 32 modules, so that one worker is still on them when the other is done.
+LONGEST_FIRST = [
+    "test_pruning.py",  # 377 s
+    "test_distributed.py",  # 358 s
+    "test_trackers.py",  # 290 s
+    "test_resume.py",  # 283 s
+    "test_slurm.py",  # 249 s
+    "test_sweep.py",  # 229 s
+    "test_any_library.py",  # 211 s
+    "test_benchmarks.py",  # 168 s
+    "test_reproduce.py",  # 153 s
+    "test_train_command.py",  # 148 s
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules of LONGEST_FIRST first, in its order, so that the last modules a worker is given are short."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module's tests keep their order

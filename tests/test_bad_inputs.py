@@ -75,6 +75,12 @@ CASES = [
          line=NEXT),
     Case("unknown configurable in bindings", args=["--gin_bindings=Trainr.max_epochs=2"],
          says=["--gin_bindings", "unknown configurable 'Trainr'", "Did you mean"]),
+    Case("misspelt module of a library", "System.model = @einops.layer.torch.Rearrange()\n",
+         says=["'einops' has no attribute 'layer'", "Did you mean 'einops.layers'"], line=NEXT),
+    Case("package that is not installed", "\nSystem.model = @timmz.create_model()\n",
+         says=[f"case.gin:{NEXT + 1}: unknown configurable 'timmz.create_model': no module named 'timmz' is "
+               "installed.",
+               "pip install timmz"], line=NEXT + 1),
     Case("string where a number belongs", "torch.optim.SGD.lr = 'fast'\n",
          says=["'SGD.lr' is bound to the string 'fast'", "takes a number"], line=NEXT),
     Case("string where a number belongs, through a macro", "EPOCHS = 'three'\nTrainer.max_epochs = %EPOCHS\n",

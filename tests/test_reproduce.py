@@ -21,6 +21,7 @@ import torch
 from conftest import CONFIGS, EXAMPLES_PROJECT, SHIPPED, SHORT, bindings, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome, checkpoints, differences
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_bad_inputs import run_command as entry_point
 
 import ginlight
 from ginlight.diff import read_config
@@ -152,8 +153,9 @@ def test_reproduce_exits_1_when_the_rerun_fails(shipped, tmp_path):
     assert not (rerun / REPORT).exists()
 
 
-def test_reproduce_exits_2_for_what_cannot_be_reproduced(shipped, tmp_path):
-    """docs/reproducibility.md: not a run directory, or a run that did not complete: exit 2, nothing run."""
+def test_reproduce_exits_2_for_what_cannot_be_reproduced(shipped, tmp_path, capsys, monkeypatch):
+    """docs/reproducibility.md: not a run directory, or a run that did not complete: exit 2, nothing run.
+    (Through ginlight-train's entry point in this process, as test_bad_inputs.py runs it: nothing trains.)"""
     original = shipped.original(CONFIGS / "classifier.gin")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
@@ -161,9 +163,10 @@ def test_reproduce_exits_2_for_what_cannot_be_reproduced(shipped, tmp_path):
     (unfinished / "run.json").write_text(json.dumps({**read_record(original), "status": "interrupted"}))
     for run, says in [(unfinished, "is interrupted; only a completed run can be reproduced"),
                       (tmp_path / "notarun", "is not a run directory")]:
-        result = ginlight_train(f"--reproduce={run}", f"--root_dir={tmp_path / 'runs'}")
-        assert result.returncode == 2, result.stderr
-        assert says in result.stderr and "Traceback" not in result.stderr
+        status, stderr = entry_point([f"--reproduce={run}", f"--root_dir={tmp_path / 'runs'}"], tmp_path, capsys,
+                                     monkeypatch)
+        assert status == 2, stderr
+        assert says in stderr and "Traceback" not in stderr
     assert not (tmp_path / "runs").exists()
 
 

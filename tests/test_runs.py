@@ -18,6 +18,7 @@ import steering
 from conftest import CONFIGS, REPO, SHORT, bindings, ginlight_train, read_record, run_command, run_dirs
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
+from test_bad_inputs import run_command as entry_point
 
 from ginlight import curves
 from ginlight.runs import Listing, read_runs
@@ -294,11 +295,12 @@ def test_the_readme_commands_run_in_the_folder_holding_runs(lab):
     assert read_record(lab["completed"]) == before  # --set_tags gave it the tags it had
 
 
-def test_resume_and_reproduce_refuse_tags_and_notes(lab):
+def test_resume_and_reproduce_refuse_tags_and_notes(lab, tmp_path, capsys, monkeypatch):
+    """Through ginlight-train's entry point in this process, as test_bad_inputs.py runs it: nothing trains."""
     for flag in (f"--resume={lab['interrupted']}", f"--reproduce={lab['completed']}"):
-        result = ginlight_train(flag, "--tags=x", "--notes=y")
-        assert result.returncode == 2, result.stderr
-        assert "cannot be combined with --tags, --notes" in result.stderr
+        status, stderr = entry_point([flag, "--tags=x", "--notes=y"], tmp_path, capsys, monkeypatch)
+        assert status == 2, stderr
+        assert "cannot be combined with --tags, --notes" in stderr
 
 
 def test_a_missing_root_is_an_error():

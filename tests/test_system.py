@@ -9,7 +9,7 @@ import gin
 import pytest
 import torch
 import torchmetrics
-from conftest import CONFIGS, SHORT, bindings, ginlight_train, read_record, run_dirs
+from conftest import CONFIGS, SHORT, ginlight_train, read_record, run_dirs
 from torch.utils.data import DataLoader
 
 import ginlight
@@ -98,19 +98,17 @@ def test_a_users_metric_gets_one_update_per_batch(tmp_path):
 
 @pytest.fixture(scope="module")
 def dict_batch_checkpoint(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    result = ginlight_train(f"--gin_file={CONFIGS / 'dict_batch.gin'}", f"--root_dir={root}",
-                            *bindings("MAX_EPOCHS=1", *SHORT))
-    assert result.returncode == 0, result.stderr
-    (run_dir,) = run_dirs(root)
-    return run_dir / "checkpoints" / "last.ckpt"
+    """A dict-batch run's last checkpoint, trained in this process: the stages below start from it."""
+    result = ginlight.train([CONFIGS / "dict_batch.gin"], ["MAX_EPOCHS=1", *SHORT],
+                            root_dir=tmp_path_factory.mktemp("runs"))
+    assert result.status == "completed"
+    return result.run_dir / "checkpoints" / "last.ckpt"
 
 
 @pytest.mark.parametrize("stage, metric", [("validate", "val/accuracy"), ("test", "test/accuracy")])
 def test_validate_and_test_run_on_their_own_from_a_checkpoint(stage, metric, dict_batch_checkpoint, tmp_path):
-    result = ginlight_train(f"--gin_file={CONFIGS / 'dict_batch.gin'}", f"--stage={stage}",
-                            f"--ckpt_path={dict_batch_checkpoint}", f"--root_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr
+    """In this process (ginlight.train's stage and ckpt_path); --stage=predict below is the real command's."""
+    ginlight.train([CONFIGS / "dict_batch.gin"], stage=stage, ckpt_path=str(dict_batch_checkpoint), root_dir=tmp_path)
     (run_dir,) = run_dirs(tmp_path)
     record = read_record(run_dir)
     assert record["status"] == "completed" and metric in record["metrics"]
@@ -137,12 +135,9 @@ def test_predict_from_a_checkpoint_writes_one_row_per_sample(dict_batch_checkpoi
 
 
 def test_prediction_writer_can_write_one_file_per_sample(dict_batch_checkpoint, tmp_path):
-    result = ginlight_train(
-        f"--gin_file={CONFIGS / 'dict_batch.gin'}", "--stage=predict", f"--ckpt_path={dict_batch_checkpoint}",
-        f"--root_dir={tmp_path}", "--gin_bindings=ginlight.callbacks.PredictionWriter.format = 'files'",
-        "--gin_bindings=Trainer.limit_predict_batches=1",
-    )
-    assert result.returncode == 0, result.stderr
+    ginlight.train([CONFIGS / "dict_batch.gin"], ["ginlight.callbacks.PredictionWriter.format = 'files'",
+                                                  "Trainer.limit_predict_batches=1"],
+                   stage="predict", ckpt_path=str(dict_batch_checkpoint), root_dir=tmp_path)
     (run_dir,) = run_dirs(tmp_path)
     files = sorted((run_dir / "predictions").glob("*.pt"))
     assert len(files) == 32

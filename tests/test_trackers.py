@@ -19,6 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_resume import BATCHES_PER_EPOCH
 from wandb.proto import wandb_internal_pb2
 
+import ginlight
+
 pytestmark = pytest.mark.slow
 
 EPOCHS = 3
@@ -331,20 +333,20 @@ def test_each_trial_of_a_sweep_carries_the_sweep_and_its_number(tmp_path):
 def test_a_tracking_store_that_cannot_be_reached_fails_before_training_and_leaves_no_run(tmp_path):
     root = tmp_path / "runs"
     uri = "http://127.0.0.1:9"  # the discard port: nothing listens
-    result = ginlight_train(f"--root_dir={root}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-                            *bindings(*SHORT, "Trainer.logger = @MLFlowLogger()",
-                                      f"MLFlowLogger.tracking_uri = '{uri}'"))
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert f"--gin_bindings: cannot reach the MLflow tracking store {uri}" in result.stderr  # where it is bound
+    with pytest.raises(ginlight.ConfigError) as error:  # the command's exit 2 (test_bad_inputs.py)
+        ginlight.train([CONFIGS / "classifier.gin"],
+                       [*SHORT, "Trainer.logger = @MLFlowLogger()", f"MLFlowLogger.tracking_uri = '{uri}'"],
+                       root_dir=root)
+    assert str(error.value).startswith(f"--gin_bindings: cannot reach the MLflow tracking store {uri}")  # where bound
     assert run_dirs(root) == [] and not list(root.glob("*/*"))
 
 
 def test_a_logger_whose_package_is_missing_names_what_to_install(tmp_path):
-    result = ginlight_train(f"--root_dir={tmp_path}", f"--gin_file={CONFIGS / 'classifier.gin'}",
-                            *bindings(*SHORT, "Trainer.logger = @LitLogger()"))
-    assert result.returncode == 2
-    assert "--gin_bindings: LitLogger needs the 'litlogger' package, which is not installed" in result.stderr
-    assert "pip install litlogger" in result.stderr
+    with pytest.raises(ginlight.ConfigError) as error:
+        ginlight.train([CONFIGS / "classifier.gin"], [*SHORT, "Trainer.logger = @LitLogger()"], root_dir=tmp_path)
+    assert str(error.value).startswith(
+        "--gin_bindings: LitLogger needs the 'litlogger' package, which is not installed")
+    assert "pip install litlogger" in error.value.hint
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,6 +11,7 @@ import torch
 from conftest import CONFIGS, REPO, SHIPPED, SHORT, bindings, ginlight_train, read_record, run_dirs
 from outcomes import assert_same_outcome
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_bad_inputs import run_command as entry_point
 
 pytestmark = pytest.mark.slow
 
@@ -152,16 +153,17 @@ def test_gin_search_paths_resolve_files_and_includes(tmp_path):
     assert "Trainer.max_epochs = %MAX_EPOCHS" in (run_dir / "config.gin").read_text()
 
 
-def test_explicit_run_dir_is_used_and_never_reused(tmp_path):
+def test_explicit_run_dir_is_used_and_never_reused(tmp_path, capsys, monkeypatch):
     run_dir = tmp_path / "mine"
     first = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--run_dir={run_dir}",
                            *bindings("MAX_EPOCHS=1", *SHORT))
     assert first.returncode == 0, first.stderr
     assert read_record(run_dir)["status"] == "completed"
-    second = ginlight_train(f"--gin_file={CONFIGS / 'classifier.gin'}", f"--run_dir={run_dir}",
-                            *bindings("MAX_EPOCHS=1", *SHORT))
-    assert second.returncode == 2
-    assert "not empty" in second.stderr
+    # Refused before anything runs: through the entry point in this process, as test_bad_inputs.py runs it.
+    status, stderr = entry_point([f"--gin_file={CONFIGS / 'classifier.gin'}", f"--run_dir={run_dir}",
+                                  *bindings("MAX_EPOCHS=1", *SHORT)], tmp_path, capsys, monkeypatch)
+    assert status == 2
+    assert "not empty" in stderr
 
 
 @pytest.mark.parametrize("config", SHIPPED, ids=lambda path: path.stem)
