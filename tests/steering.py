@@ -113,6 +113,13 @@ def uninterrupted_run(project: Path, root: Path, settings: Sequence[str]) -> Pat
     return run_dir
 
 
+def ctrl_c_reaches_it() -> None:
+    """For ``preexec_fn``: SIGINT as a terminal leaves it, so that Ctrl-C reaches the process. A shell starts its
+    background commands (CI's, for one) with SIGINT ignored, every process after inherits that, and a Python
+    started so never raises ``KeyboardInterrupt``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Held:
     """``ginlight-train args`` in the background from ``cwd``, held at its process's training step ``step``;
     ``env`` adds to the tests' environment."""
@@ -123,7 +130,7 @@ class Held:
         self.process = subprocess.Popen(
             command("ginlight-train", *args), cwd=cwd, stdout=open(self.console, "w"), stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {}), **hold_env(step, self.marker)},
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore it
+            preexec_fn=ctrl_c_reaches_it,
         )
         deadline = time.monotonic() + 300
         while not self.marker.exists():  # polls for the marker the run writes; no timing is assumed

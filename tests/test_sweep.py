@@ -366,7 +366,8 @@ def test_ctrl_c_stops_the_running_trial_and_queues_it_again(tmp_path, probe_proj
     root, marker = tmp_path / "runs", tmp_path / "held"
     sweep = subprocess.Popen(module_command(root, *probe_flags(probe_project), "--sweep=BATCH_SIZE=[8, 16]"),
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, **steering.hold_env(1, marker, run="trial-000")})
+                             env={**os.environ, **steering.hold_env(1, marker, run="trial-000")},
+                             preexec_fn=steering.ctrl_c_reaches_it)
     wait_for(marker.exists, "the first trial's first training step")
     sweep.send_signal(signal.SIGINT)
     marker.unlink()  # Ctrl-C lets a training step finish, then the trial saves there and stops
