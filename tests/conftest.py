@@ -108,10 +108,10 @@ def torch_flags():
 
 
 #: The slow tier's longest modules, longest first (seconds for the module alone, on this machine under load:
-#: `pytest -m slow --durations=0 tests/<module>`; CI prints its 25 slowest tests). CI gives each of its
-#: workers one module at a time (`-n 3 --dist loadscope`, .ci/run) in the order of the collection, with
+#: `pytest -m slow --durations=0 tests/<module>`; CI prints its 25 slowest tests). CI gives each of its two
+#: workers one module at a time (`-n 2 --dist loadscope`, .ci/run) in the order of the collection, with
 #: --no-loadscope-reorder: xdist's own order, most tests first, gives pruning (8 tests), distributed (7) and
-#: SLURM (5) 14th, 16th and 20th of 32 modules, so that one worker is still on them when the others are done.
+#: SLURM (5) 14th, 16th and 20th of 32 modules, so that one worker is still on them when the other is done.
 LONGEST_FIRST = [
     "test_pruning.py",  # 377 s
     "test_distributed.py",  # 358 s
