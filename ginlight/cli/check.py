@@ -27,9 +27,8 @@ COMMAND = "ginlight-check"
 
 def main(argv: Sequence[str]) -> int:
     try:
-        # Here, not at the top, to keep --help fast (it loads Lightning); importing it registers ginlight's
-        # own configurables, which the config may name.
-        from ginlight.experiment import config_problems
+        with common.importing_the_stack():  # which registers ginlight's own configurables, which the config may name
+            from ginlight.experiment import config_problems
 
         parsed = parsing.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
         found = config_problems(parsed)

@@ -5,10 +5,12 @@ This module imports neither torch nor Lightning, so ``--help`` answers at once.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from absl import app, flags
 
@@ -16,6 +18,29 @@ from ginlight.errors import ConfigError, user_frame
 from ginlight.rundir import quiet_third_party  # noqa: F401  the commands' call: common.quiet_third_party
 
 FLAGS = flags.FLAGS
+
+
+@contextlib.contextmanager
+def importing_the_stack() -> Iterator[None]:
+    """Where a command imports torch, Lightning and torchmetrics (never at the top, so ``--help`` is fast).
+
+    Those imports allocate hundreds of thousands of objects that live as long as the process, and the
+    cyclic garbage collector, started by allocation counts, walks them again and again while they load:
+    0.7 s of a 4.4 s import on this project's machine (docs/performance.md). So nothing is collected while
+    they load, and then they are frozen (``gc.freeze``) out of every later collection's walk, a run's
+    included. The price: the few thousand objects in reference cycles that the imports dropped stay in
+    memory, since collecting them first would cost 0.3 s. A process that has the stack already (a test
+    calling a command in-process) is left as it is.
+    """
+    if "lightning.pytorch" in sys.modules or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def define_gin_flags() -> None:

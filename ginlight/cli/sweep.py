@@ -58,8 +58,9 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     try:
-        from ginlight import sweep  # imports Optuna and Lightning: kept out of --help
-        from ginlight.sweep import warm
+        with common.importing_the_stack():  # and Optuna
+            from ginlight import sweep
+            from ginlight.sweep import warm
 
         if FLAGS.launcher == "local":  # trials fork from a fork of this process, which has imported the stack
             warm.start_server(parsing.own_modules(FLAGS.gin_file, FLAGS.gin_search_paths, FLAGS.project))
@@ -67,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
         space = sweep.load_search_space(FLAGS.sweep, FLAGS.sweep_file)
         launcher = None
         if FLAGS.launcher == "slurm":
-            from ginlight.slurm import SlurmLauncher  # imports Lightning: kept out of --help
+            from ginlight.slurm import SlurmLauncher
 
             launcher = SlurmLauncher(FLAGS.slurm_partition, FLAGS.slurm_time, FLAGS.slurm_cpus_per_trial,
                                      FLAGS.slurm_gpus_per_trial)

@@ -51,7 +51,8 @@ def main(argv: Sequence[str]) -> int:
             return _print_config()
         if FLAGS.reproduce is not None:
             return _reproduce()
-        from ginlight.experiment import resume, train  # here, not at the top, to keep --help fast (it loads Lightning)
+        with common.importing_the_stack():
+            from ginlight.experiment import resume, train
 
         common.quiet_third_party(FLAGS.verbose)
         if FLAGS.resume is not None:
@@ -78,7 +79,8 @@ def main(argv: Sequence[str]) -> int:
 
 def _reproduce() -> int:
     """Exit status 0 when the rerun matches, 3 when it does not."""
-    from ginlight.reproduce import reproduce  # here, not at the top, to keep --help fast (it loads Lightning)
+    with common.importing_the_stack():
+        from ginlight.reproduce import reproduce
 
     _refuse_with("reproduce", ["resume", "stage", "ckpt_path"], "the rerun takes the run's stage and checkpoint")
     _refuse_with("reproduce", ["tags", "notes"], "tag the rerun afterwards with ginlight-runs --set_tags")
@@ -102,9 +104,8 @@ def _refuse_with(flag: str, others: Sequence[str], reason: str) -> None:
 
 
 def _print_config() -> int:
-    # Imported here, not at the top, to keep --help fast (it loads Lightning); importing it
-    # registers ginlight's own configurables, which the config may name.
-    from ginlight.experiment import implicit_defaults
+    with common.importing_the_stack():  # which registers ginlight's own configurables, which the config may name
+        from ginlight.experiment import implicit_defaults
 
     parsed = parsing.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
     print(printing.describe(parsed, implicit_defaults()), end="")
@@ -113,7 +114,8 @@ def _print_config() -> int:
 
 def _list_configurables(pattern: str) -> int:
     # The config's imports and --project register their configurables, as for training.
-    from ginlight.experiment import register_all  # here, not at the top, to keep --help fast (it loads Lightning)
+    with common.importing_the_stack():
+        from ginlight.experiment import register_all
 
     parsing.load(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths, FLAGS.project)
     register_all()  # ginlight's own configurables and the stack's

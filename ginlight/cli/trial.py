@@ -18,7 +18,9 @@ from typing import Sequence
 from absl import flags
 
 from ginlight.cli import common
-from ginlight.sweep import trial
+
+with common.importing_the_stack():
+    from ginlight.sweep import trial
 
 common.define_gin_flags()
 flags.DEFINE_string("root_dir", "runs", "Where the run's local tracker stores go: ROOT/<name>/...")
