@@ -127,8 +127,9 @@ def _ranked(rows: Sequence[TrialRow], direction: str) -> list[TrialRow]:
     return sorted(rows, key=lambda r: (order[r.status], sign * r.objective if r.objective is not None else 0, r.number))
 
 
-def write_results(result: SweepResult, space: Sequence[Parameter], mode: str, pruner_name: str) -> None:
-    """``sweep.csv``, ``summary.md``, ``best_config.gin`` and the plot, from the study."""
+def write_results(result: SweepResult, space: Sequence[Parameter], mode: str, pruner_name: str,
+                  plot: bool = True) -> None:
+    """``sweep.csv``, ``summary.md``, ``best_config.gin`` and, with ``plot``, the plot, from the study."""
     _write_csv(result, space)
     _write_summary(result, space, mode, pruner_name)
     best = result.best
@@ -138,7 +139,7 @@ def write_results(result: SweepResult, space: Sequence[Parameter], mode: str, pr
                   f"{result.objective} = {best.objective:.6g} ({result.direction}).\n"
                   f"# Rerun it with: ginlight-train --gin_file={path}\n")
         rundir.write_atomic(path, header + best.operative_config)
-    if result.count(Status.COMPLETED):
+    if plot and result.count(Status.COMPLETED):
         _plot(result, space)
 
 
