@@ -424,6 +424,9 @@ def epoch_times(repeats: int, measured_epochs: int, workdir: Path, workloads: Se
 
 # -- start-up ---------------------------------------------------------------------------
 
+#: ginlight-train reaches its first training step no later than the plain Lightning script (issue 29).
+FIRST_STEP_TARGET = 1.0
+
 
 def _train_command(*flags: str) -> list[str]:
     return [sys.executable, "-m", "ginlight.cli.train", *flags]
@@ -537,7 +540,8 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
     first_cpu_ratio = first_cpu["ginlight-train"] / first_cpu["plain Lightning script"]
     help_seconds = statistics.median(startup["--help"])
     launches = zip(startup["first step"]["ginlight-train"], startup["first step"]["plain Lightning script"])
-    first_interval, first_settled = _settled([ginlight[0] / plain[0] for ginlight, plain in launches], 1.2)
+    first_interval, first_settled = _settled([ginlight[0] / plain[0] for ginlight, plain in launches],
+                                             FIRST_STEP_TARGET)
     lines += [
         "",
         "| start-up (median) | wall s | CPU s |",
@@ -548,8 +552,9 @@ def report(times: Times, startup: dict[str, Any], repeats: int, load: tuple[floa
         f"| ratio ginlight-train / plain Lightning | {first_ratio:.2f} | {first_cpu_ratio:.2f} |",
         "",
         f"`--help` under 1 s: {'ok' if help_seconds < 1 else 'MISSED'} ({help_seconds:.2f} s); "
-        f"launch to first step, ginlight-train / plain Lightning <= 1.2: wall "
-        f"{'ok' if first_ratio <= 1.2 else 'MISSED'}, CPU {'ok' if first_cpu_ratio <= 1.2 else 'MISSED'}, "
+        f"launch to first step, ginlight-train / plain Lightning <= {FIRST_STEP_TARGET}: wall "
+        f"{'ok' if first_ratio <= FIRST_STEP_TARGET else 'MISSED'}, "
+        f"CPU {'ok' if first_cpu_ratio <= FIRST_STEP_TARGET else 'MISSED'}, "
         f"wall, repeats' median ratio {first_interval}, settled: {first_settled}; "
         f"--print_config and --list_configurables built nothing: {'yes' if startup['built nothing'] else 'NO'}",
     ]
