@@ -68,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
         space = sweep.load_search_space(FLAGS.sweep, FLAGS.sweep_file)
         launcher = None
         if FLAGS.launcher == "slurm":
-            from ginlight.slurm import SlurmLauncher
+            from ginlight.slurm import SlurmLauncher  # imports Lightning: kept out of --help
 
             launcher = SlurmLauncher(FLAGS.slurm_partition, FLAGS.slurm_time, FLAGS.slurm_cpus_per_trial,
                                      FLAGS.slurm_gpus_per_trial)

@@ -16,7 +16,7 @@ from ginlight.sweep.study import trial_log
 __all__ = ["Progress", "PLOT_EVERY_S"]
 
 #: The plot is redrawn after a trial only this long after its last drawing, and always at the sweep's end:
-#: drawing it took 0.15 s, as long as a quarter of a short trial, while the other results take milliseconds.
+#: drawing it took 0.16 s, a third of a short trial, while the other results take milliseconds.
 PLOT_EVERY_S = 30.0
 
 
