@@ -273,15 +273,7 @@ def _resolve_macros(value: Any) -> Any:
 
 def _references(value: Any) -> Iterator[Any]:
     """The references (``@X``, ``@X()``) in a value whose macros are resolved."""
-    if isinstance(value, gin.config.ConfigurableReference):
-        yield value
-    elif isinstance(value, (list, tuple, set)):
-        for item in value:
-            yield from _references(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _references(key)
-            yield from _references(item)
+    return reading.instances_in(value, (gin.config.ConfigurableReference,))
 
 
 def _any(verdicts: Iterable[Verdict]) -> Verdict:

@@ -28,7 +28,7 @@ from ginlight import internals
 from ginlight.errors import ConfigError
 
 __all__ = ["Reference", "Macro", "KeepAsText", "Statement", "include_folders", "read", "parse_binding", "resolve",
-           "references_in", "without", "BINDINGS", "DYNAMIC_REGISTRATION"]
+           "references_in", "instances_in", "without", "BINDINGS", "DYNAMIC_REGISTRATION"]
 
 #: The origin of a statement given with ``--gin_bindings``.
 BINDINGS = "--gin_bindings"
@@ -298,15 +298,21 @@ def _line(exc: Exception) -> int:
 
 def references_in(value: Any) -> Iterator[Reference | Macro]:
     """The references and macros inside a statement's value, nested containers included."""
-    if isinstance(value, (Reference, Macro)):
+    return instances_in(value, (Reference, Macro))
+
+
+def instances_in(value: Any, kinds: tuple[type, ...]) -> Iterator[Any]:
+    """The instances of ``kinds`` inside a gin value: in its lists, tuples and sets, and its dicts' keys and
+    values, at any depth."""
+    if isinstance(value, kinds):
         yield value
     elif isinstance(value, (list, tuple, set)):
         for item in value:
-            yield from references_in(item)
+            yield from instances_in(item, kinds)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from references_in(key)
-            yield from references_in(item)
+            yield from instances_in(key, kinds)
+            yield from instances_in(item, kinds)
 
 
 def parse_binding(text: str, name: str, where: str, hint: str) -> Statement:
